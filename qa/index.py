@@ -1,0 +1,274 @@
+"""Embed paragraphs into a FAISS index kept in ``index/``, and keep it in step with the documents.
+
+Files in the index folder:
+
+- ``meta.json``: what the index was built from (embedder, each document's sha256), the paragraphs
+  (JSON, never pickle), the name and sha256 of the vectors file. It is the commit point.
+- ``vectors-<digest>.faiss``: the FAISS index. Each build writes a new name, then atomically replaces
+  ``meta.json``, then removes the old vectors file; a build killed at any point leaves the previous
+  index usable. A lock file serialises builders across processes.
+
+Vectors are L2-normalised and searched by inner product (cosine). Small corpora use an exact
+``IndexFlatIP``; above ``HNSW_THRESHOLD`` vectors an ``IndexHNSWFlat`` (see benchmarks/bench_search.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.documents import Document, Paragraph, load_paragraphs
+from qa.models import resolve_embedder
+
+log = logging.getLogger(__name__)
+
+META_NAME = "meta.json"
+LOCK_NAME = ".lock"
+FORMAT_VERSION = 1
+HNSW_THRESHOLD = 200_000
+HNSW_NEIGHBOURS = 32
+HNSW_EF_SEARCH = 128
+
+
+class Embedder:
+    """A sentence-transformers model that turns texts into normalised float32 vectors."""
+
+    def __init__(self, name_or_path: str | None = None, device: str | None = None, batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        self.name = resolve_embedder(name_or_path)
+        self.model = SentenceTransformer(self.name, device=device or "cpu")
+        self.batch_size = batch_size
+        self.dimension = self.model.get_sentence_embedding_dimension()
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """``[len(texts), dimension]`` float32, L2-normalised."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class Index:
+    """A loaded index: the FAISS vectors and the paragraphs they stand for (same order)."""
+
+    vectors: faiss.Index
+    paragraphs: list[Paragraph]
+    meta: dict
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, paragraph indices) for each query, ``-1`` where fewer than ``k`` exist."""
+        k = min(k, len(self.paragraphs))
+        if k == 0:
+            empty = np.zeros((len(query_vectors), 0))
+            return empty, empty.astype(np.int64)
+        return self.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+
+class IndexDamaged(RuntimeError):
+    """The index files are missing, unreadable or do not match their checksums."""
+
+
+def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product search for small corpora, HNSW above ``HNSW_THRESHOLD`` vectors."""
+    dimension = vectors.shape[1]
+    if len(vectors) > HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    index.add(vectors)
+    return index
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def build_lock(index_dir: Path):
+    """An exclusive lock on ``index_dir`` held for the whole build (waits for another builder)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_NAME, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_meta(index_dir: Path) -> dict | None:
+    """The index's metadata, or None when there is no index yet."""
+    path = index_dir / META_NAME
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise IndexDamaged(f"{path} is unreadable ({error}).") from error
+    if meta.get("format") != FORMAT_VERSION:
+        raise IndexDamaged(f"{path} has format {meta.get('format')!r}, expected {FORMAT_VERSION}.")
+    return meta
+
+
+def load_index(index_dir: str | Path) -> Index:
+    """Load and verify an index; raises ``IndexDamaged`` when it is missing or damaged."""
+    index_dir = Path(index_dir)
+    meta = read_meta(index_dir)
+    if meta is None:
+        raise IndexDamaged(f"No index in {index_dir}.")
+    vectors_path = index_dir / meta["vectors_file"]
+    if not vectors_path.is_file():
+        raise IndexDamaged(f"{vectors_path} is missing.")
+    if file_sha256(vectors_path) != meta["vectors_sha256"]:
+        raise IndexDamaged(f"{vectors_path} does not match its checksum (truncated or corrupted).")
+    try:
+        vectors = faiss.read_index(str(vectors_path))
+    except RuntimeError as error:
+        raise IndexDamaged(f"{vectors_path} is unreadable ({error}).") from error
+    paragraphs = [Paragraph(**p) for p in meta["paragraphs"]]
+    if vectors.ntotal != len(paragraphs):
+        raise IndexDamaged(f"{vectors_path} has {vectors.ntotal} vectors for {len(paragraphs)} paragraphs.")
+    if hasattr(vectors, "hnsw"):
+        vectors.hnsw.efSearch = HNSW_EF_SEARCH
+    return Index(vectors, paragraphs, meta)
+
+
+def is_current(meta: dict | None, documents: list[Document], embedder_name: str) -> bool:
+    """True when ``meta`` was built from exactly these documents with this embedder."""
+    return (
+        meta is not None
+        and meta.get("embedder") == embedder_name
+        and meta.get("documents") == {doc.doc_id: doc.sha256 for doc in documents}
+    )
+
+
+def build_index(
+    documents: list[Document],
+    paragraphs: list[Paragraph],
+    embedder: Embedder,
+    index_dir: str | Path,
+    progress: bool = False,
+) -> Index:
+    """Embed ``paragraphs`` and write a new index, reusing vectors of unchanged documents.
+
+    Call it under ``build_lock``. Writes the vectors file under a new name, then ``meta.json``
+    atomically, then removes the previous vectors file.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    vectors = embed_with_reuse(paragraphs, embedder, index_dir, progress)
+    faiss_index = make_faiss_index(vectors) if len(vectors) else faiss.IndexFlatIP(embedder.dimension)
+    data = faiss.serialize_index(faiss_index).tobytes()
+    digest = hashlib.sha256(data).hexdigest()
+    vectors_file = f"vectors-{digest[:16]}.faiss"
+    atomic_write_bytes(index_dir / vectors_file, data)
+    previous = _previous_vectors_file(index_dir)
+    meta = {
+        "format": FORMAT_VERSION,
+        "embedder": embedder.name,
+        "dimension": embedder.dimension,
+        "kind": type(faiss_index).__name__,
+        "documents": {doc.doc_id: doc.sha256 for doc in documents},
+        "vectors_file": vectors_file,
+        "vectors_sha256": digest,
+        "paragraphs": [asdict(p) for p in paragraphs],
+    }
+    atomic_write_bytes(index_dir / META_NAME, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    if previous and previous != vectors_file:
+        (index_dir / previous).unlink(missing_ok=True)
+    log.info("Indexed %d paragraphs from %d documents into %s.", len(paragraphs), len(documents), index_dir)
+    return Index(faiss_index, paragraphs, meta)
+
+
+def _previous_vectors_file(index_dir: Path) -> str | None:
+    try:
+        meta = read_meta(index_dir)
+    except IndexDamaged:
+        return None
+    return meta["vectors_file"] if meta else None
+
+
+def embed_with_reuse(paragraphs: list[Paragraph], embedder: Embedder, index_dir: Path, progress: bool) -> np.ndarray:
+    """Vectors for ``paragraphs``; those whose text and offsets are already in a sound index with the
+    same embedder are copied from it instead of being embedded again."""
+    reusable: dict[tuple, np.ndarray] = {}
+    try:
+        old = load_index(index_dir)
+        if old.meta["embedder"] == embedder.name:
+            stored = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+            reusable = {_paragraph_key(p): stored[i] for i, p in enumerate(old.paragraphs)}
+    except (IndexDamaged, RuntimeError):
+        pass
+    vectors = np.zeros((len(paragraphs), embedder.dimension), dtype=np.float32)
+    missing = []
+    for i, paragraph in enumerate(paragraphs):
+        stored_vector = reusable.get(_paragraph_key(paragraph))
+        if stored_vector is None:
+            missing.append(i)
+        else:
+            vectors[i] = stored_vector
+    if missing:
+        vectors[missing] = embedder.encode([paragraphs[i].text for i in missing], progress=progress)
+    return vectors
+
+
+def _paragraph_key(paragraph: Paragraph) -> tuple:
+    return (paragraph.doc_id, paragraph.start, paragraph.end, paragraph.text)
+
+
+def open_index(
+    documents_dir: str | Path,
+    index_dir: str | Path,
+    embedder: Embedder,
+    progress: bool = False,
+    force: bool = False,
+) -> Index:
+    """The index for the documents as they are now: loaded when current, (re)built when the documents
+    or the embedder changed, when it is missing or when it is damaged (with a warning saying why)."""
+    index_dir = Path(index_dir)
+    documents, paragraphs = load_paragraphs(documents_dir)
+    with build_lock(index_dir):
+        if not force:
+            try:
+                if is_current(read_meta(index_dir), documents, embedder.name):
+                    return load_index(index_dir)
+            except IndexDamaged as error:
+                log.warning("Rebuilding the index: %s", error)
+        return build_index(documents, paragraphs, embedder, index_dir, progress)

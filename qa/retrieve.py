@@ -1,0 +1,86 @@
+"""Find the paragraphs most likely to answer a question: dense + BM25, fused by reciprocal rank.
+
+Dense retrieval catches paraphrases; BM25 catches the names and numbers ("Tabqa", "700") that
+sentence embeddings blur. Reciprocal rank fusion (RRF) adds ``1 / (RRF_K + rank)`` from each list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bm25s
+
+from qa.documents import Paragraph
+from qa.index import Embedder, Index
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved paragraph with its fused score and the scores/ranks it had in each list (1-based)."""
+
+    paragraph: Paragraph
+    score: float
+    dense_score: float | None
+    dense_rank: int | None
+    bm25_score: float | None
+    bm25_rank: int | None
+
+
+class Retriever:
+    """Hybrid retrieval over one loaded ``Index``."""
+
+    def __init__(self, index: Index, embedder: Embedder, candidates: int = 20):
+        self.index = index
+        self.embedder = embedder
+        self.candidates = candidates
+        self.bm25 = bm25s.BM25()
+        if index.paragraphs:
+            corpus = bm25s.tokenize([p.text for p in index.paragraphs], stopwords="en", show_progress=False)
+            self.bm25.index(corpus, show_progress=False)
+
+    def retrieve(self, query: str, top_k: int = 3) -> list[Hit]:
+        """The ``top_k`` best paragraphs for ``query``, best first."""
+        paragraphs = self.index.paragraphs
+        depth = min(max(self.candidates, top_k), len(paragraphs))
+        if depth == 0:
+            return []
+        dense = self._dense(query, depth)
+        lexical = self._bm25(query, depth)
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, position in enumerate(ranking, start=1):
+                fused[position] = fused.get(position, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused, key=lambda position: (-fused[position], position))[:top_k]
+        return [
+            Hit(
+                paragraph=paragraphs[position],
+                score=fused[position],
+                dense_score=dense.get(position),
+                dense_rank=_rank_of(dense, position),
+                bm25_score=lexical.get(position),
+                bm25_rank=_rank_of(lexical, position),
+            )
+            for position in best
+        ]
+
+    def _dense(self, query: str, depth: int) -> dict[int, float]:
+        """Paragraph position -> cosine score, in rank order."""
+        scores, positions = self.index.search(self.embedder.encode([query]), depth)
+        return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if p >= 0}
+
+    def _bm25(self, query: str, depth: int) -> dict[int, float]:
+        """Paragraph position -> BM25 score, in rank order; paragraphs sharing no term are left out."""
+        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
+        if not tokens[0]:
+            return {}
+        positions, scores = self.bm25.retrieve(tokens, k=depth, show_progress=False, n_threads=1)
+        return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
+
+
+def _rank_of(ranking: dict[int, float], position: int) -> int | None:
+    for rank, candidate in enumerate(ranking, start=1):
+        if candidate == position:
+            return rank
+    return None

@@ -1,0 +1,124 @@
+"""SQuAD-format data (v1.1 and v2.0) and the official SQuAD 2.0 metric."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SquadExample:
+    """One question about one paragraph; ``answers`` is empty when the paragraph cannot answer it."""
+
+    id: str
+    title: str
+    question: str
+    context: str
+    answers: tuple[str, ...]
+    answer_start: int  # char offset of the first reference answer, -1 when unanswerable
+
+    @property
+    def is_impossible(self) -> bool:
+        return not self.answers
+
+
+def load_squad(path: str | Path) -> list[SquadExample]:
+    """Read a SQuAD v1.1/v2.0 JSON file into examples (answerable or not)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{path} is not a readable SQuAD JSON file: {error}") from error
+    examples = []
+    for article in data:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                examples.append(
+                    SquadExample(
+                        id=qa["id"],
+                        title=article.get("title", ""),
+                        question=qa["question"],
+                        context=context,
+                        answers=tuple(answer["text"] for answer in answers),
+                        answer_start=answers[0]["answer_start"] if answers else -1,
+                    )
+                )
+    return examples
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, articles and extra white space (the official normalisation)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_score(prediction: str, truth: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    pred_tokens = normalize_answer(prediction).split()
+    truth_tokens = normalize_answer(truth).split()
+    if not pred_tokens or not truth_tokens:
+        return float(pred_tokens == truth_tokens)
+    common = collections.Counter(pred_tokens) & collections.Counter(truth_tokens)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / len(pred_tokens)
+    recall = overlap / len(truth_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score_answer(prediction: str, answers: tuple[str, ...] | list[str]) -> tuple[float, float]:
+    """(exact, f1) of one prediction, max over the references; no references means "" is right."""
+    references = [a for a in answers if normalize_answer(a)] or [""]
+    return (
+        max(exact_score(prediction, ref) for ref in references),
+        max(f1_score(prediction, ref) for ref in references),
+    )
+
+
+def squad_v2_metrics(examples: list[SquadExample], predictions: dict[str, str]) -> dict[str, float]:
+    """The official SQuAD 2.0 figures in percent: exact, f1, HasAns_*, NoAns_*, total."""
+    scores = {ex.id: score_answer(predictions.get(ex.id, ""), ex.answers) for ex in examples}
+
+    def mean(ids: list[str], column: int) -> float:
+        return 100.0 * sum(scores[i][column] for i in ids) / len(ids) if ids else 0.0
+
+    all_ids = [ex.id for ex in examples]
+    has_ans = [ex.id for ex in examples if not ex.is_impossible]
+    no_ans = [ex.id for ex in examples if ex.is_impossible]
+    metrics = {"exact": mean(all_ids, 0), "f1": mean(all_ids, 1), "total": len(all_ids)}
+    if has_ans:
+        metrics.update(HasAns_exact=mean(has_ans, 0), HasAns_f1=mean(has_ans, 1), HasAns_total=len(has_ans))
+    if no_ans:
+        metrics.update(NoAns_exact=mean(no_ans, 0), NoAns_f1=mean(no_ans, 1), NoAns_total=len(no_ans))
+    return metrics
+
+
+def best_threshold(examples: list[SquadExample], margins: dict[str, float], texts: dict[str, str]) -> float:
+    """The no-answer threshold that maximises F1 on ``examples``.
+
+    ``margins[id]`` is the reader's best span score minus its null score and ``texts[id]`` that span's
+    text; the reader answers when ``margin > threshold``. Sweeps every distinct margin (the same search
+    as the official ``find_best_thresh``).
+    """
+    f1_if_answered = {ex.id: score_answer(texts[ex.id], ex.answers)[1] for ex in examples}
+    f1_if_silent = {ex.id: float(ex.is_impossible) for ex in examples}
+    # Start with a threshold above every margin (never answer), then lower it one example at a time.
+    total = sum(f1_if_silent.values())
+    best_total, best = total, max(margins.values()) + 1e-3
+    for example_id in sorted(margins, key=margins.get, reverse=True):
+        total += f1_if_answered[example_id] - f1_if_silent[example_id]
+        if total > best_total:
+            best_total, best = total, margins[example_id] - 1e-3
+    return best

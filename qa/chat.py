@@ -36,7 +36,7 @@ FOLLOW_UP_WORDS = {
     "ones",
 }
 SHORT_QUESTION_WORDS = 6
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 ANSWER_TAG = re.compile(r"<[^>]*>")
 
 

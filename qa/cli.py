@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibration-fraction", type=float, default=0.08, help="share of articles held out for the threshold"
     )
     sub.add_argument("--seed", type=int, default=13)
+    sub.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     sub.add_argument("--max-steps", type=int, help="stop after this many steps")
     sub.add_argument("--dev", help="SQuAD file to score after training (stored in the card, never used to tune)")
     sub.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --output")
@@ -154,6 +155,7 @@ def run_train(args) -> None:
         "stride": args.stride,
         "calibration_fraction": args.calibration_fraction,
         "seed": args.seed,
+        "threads": args.threads,
         "max_steps": args.max_steps,
         "dev_file": args.dev,
     }

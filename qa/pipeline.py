@@ -70,7 +70,6 @@ def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
         raise QuestionError("Please type a question.")
     if len(question) > max_chars * 4:  # refuse before any per-character work grows with it
         raise QuestionError(f"Your question is too long ({len(question)} characters, limit {max_chars}).")
-    question = question.encode("utf-8", "replace").decode("utf-8")
     question = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch for ch in question)
     question = " ".join(question.split())
     if not question:

@@ -49,6 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     calibration_fraction: float = 0.08  # share of training articles held out for the threshold
     seed: int = 13
+    threads: int | None = None  # CPU threads (default: all cores)
     max_steps: int | None = None  # stop early (tests, smoke runs)
     limit_examples: int | None = None  # use only the first N examples (tests, smoke runs)
     dev_file: str | None = None  # scored after training; never used for any choice
@@ -178,7 +179,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(config.threads or os.cpu_count() or 1)
 
     examples = [ex for path in config.train_files for ex in load_squad(path)]
     if config.limit_examples:
@@ -207,12 +208,13 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_fraction * total_steps), total_steps)
-    first_epoch, step = 0, 0
+    first_epoch, step, earlier_seconds, epoch_losses = 0, 0, 0.0, []
     if checkpoint:
         state = torch.load(checkpoint / STATE_NAME, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         first_epoch, step = state["epoch"], state["step"]
+        earlier_seconds, epoch_losses = state.get("train_seconds", 0.0), list(state.get("epoch_losses", []))
         rng.setstate(tuple(_as_rng_state(state["rng"])))
         log.info("resumed from %s (epoch %d, step %d)", checkpoint, first_epoch, step)
 
@@ -222,6 +224,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     for epoch in range(first_epoch, config.epochs):
         model.train()
         batches = bucketed_batches(features, config.batch_size, rng)
+        first_step_of_epoch = len(losses)
         progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
         for batch_ids in progress:
             if config.max_steps and step >= config.max_steps:
@@ -239,10 +242,17 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             step += 1
             losses.append(loss.item())
             progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
-        save_checkpoint(output, model, tokenizer, optimizer, scheduler, epoch + 1, step, rng)
+        epoch_losses.append(float(np.mean(losses[first_step_of_epoch:])) if len(losses) > first_step_of_epoch else None)
+        progress_state = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_seconds": earlier_seconds + time.time() - started,
+            "epoch_losses": epoch_losses,
+        }
+        save_checkpoint(output, model, tokenizer, optimizer, scheduler, rng, progress_state)
         if config.max_steps and step >= config.max_steps:
             break
-    train_seconds = time.time() - started
+    train_seconds = earlier_seconds + time.time() - started
 
     final = save_reader(output, model, tokenizer)
     reader = Reader(final, threshold=0.0)
@@ -256,6 +266,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
         "train_seconds": round(train_seconds, 1),
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
+        "epoch_losses": epoch_losses,
         "threshold": 0.0,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -283,22 +294,17 @@ def _as_rng_state(state):
     return [tuple(part) if isinstance(part, list) else part for part in state]
 
 
-def save_checkpoint(output: Path, model, tokenizer, optimizer, scheduler, epoch: int, step: int, rng) -> Path:
-    """Full-precision weights plus optimizer/scheduler state, written to a temp folder then renamed."""
-    target = output / "checkpoints" / f"epoch-{epoch}"
+def save_checkpoint(output: Path, model, tokenizer, optimizer, scheduler, rng, progress_state: dict) -> Path:
+    """Full-precision weights plus optimizer/scheduler state and ``progress_state`` (epoch, step, seconds,
+    losses), written to a temp folder then renamed."""
+    target = output / "checkpoints" / f"epoch-{progress_state['epoch']}"
     temp = target.with_name(target.name + ".tmp")
     shutil.rmtree(temp, ignore_errors=True)
     model.save_pretrained(temp)
     tokenizer.save_pretrained(temp)
     rng_state = [list(part) if isinstance(part, tuple) else part for part in rng.getstate()]
     torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "rng": rng_state,
-        },
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state, **progress_state},
         temp / STATE_NAME,
     )
     shutil.rmtree(target, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""Shared fixtures: the real embedder, the real shipped reader, a QA over a private copy of the seeds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.models import PACKAGED_READER
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED_DATA = ROOT.parent / "shared" / "data" / "squad"
+SEED_DOC = "000_ba938e0baee4174c.txt"
+
+
+def has_trained_reader() -> bool:
+    return (PACKAGED_READER / "config.json").is_file()
+
+
+needs_trained_reader = pytest.mark.skipif(not has_trained_reader(), reason="no trained reader shipped yet")
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data/squad is absent")
+
+
+@pytest.fixture(scope="session")
+def tiny_reader_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BERT QA model with the real MiniLM tokenizer (exercises code paths only)."""
+    from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
+
+    from qa.models import default_embedder
+
+    folder = tmp_path_factory.mktemp("tiny-reader")
+    tokenizer = AutoTokenizer.from_pretrained(default_embedder())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    BertForQuestionAnswering(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from qa.index import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture()
+def seeds_copy(tmp_path) -> Path:
+    """A private copy of the seed documents that a test may change."""
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(SEEDS / SEED_DOC, folder / SEED_DOC)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def seed_qa(tmp_path_factory):
+    """The real pipeline (default embedder, shipped reader) over a copy of the seeds, built once."""
+    if not has_trained_reader():
+        pytest.skip("no trained reader shipped yet")
+    from qa import QA
+
+    base = tmp_path_factory.mktemp("seed-qa")
+    shutil.copytree(SEEDS, base / "seeds", ignore=shutil.ignore_patterns("*.jsonl"))
+    qa = QA(base / "seeds", base / "index")
+    qa.index()
+    return qa

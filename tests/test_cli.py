@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qa.cli import main
+from tests.conftest import SEEDS, needs_shared_data, needs_trained_reader
+
+
+@pytest.fixture()
+def pipeline_args(tmp_path, seeds_copy, tiny_reader_dir):
+    return ["--documents", str(seeds_copy), "--index", str(tmp_path / "index"), "--reader", str(tiny_reader_dir)]
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "qa.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("index", "ask", "eval", "serve", "train-reader", "eval-reader"):
+        assert command in result.stdout
+
+
+def test_index_command_reports_what_it_indexed(pipeline_args, capsys, tmp_path):
+    assert main(["index", *pipeline_args]) == 0
+    assert "14 paragraphs from 1 documents indexed" in capsys.readouterr().out
+    assert (tmp_path / "index" / "meta.json").is_file()
+
+
+def test_ask_json_has_answer_and_citations(pipeline_args, capsys):
+    assert main(["ask", "Where did the meeting take place?", "--json", "--threshold=-1e9", *pipeline_args]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["question"] == "Where did the meeting take place?"
+    citation = result["citations"][0]
+    assert citation["passage"][citation["start"] : citation["end"]] == result["answer"]
+
+
+def test_ask_refuses_an_empty_question(pipeline_args, capsys):
+    assert main(["ask", "   ", *pipeline_args]) == 2
+    assert "Please type a question" in capsys.readouterr().err
+
+
+def test_ask_with_a_missing_documents_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["ask", "Why?", "--documents", str(tmp_path / "none"), "--index", str(tmp_path / "i")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_eval_prints_every_figure_and_writes_report_and_plot(pipeline_args, capsys, tmp_path):
+    report, png = tmp_path / "report.json", tmp_path / "eval.png"
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join((SEEDS / "questions.jsonl").read_text().splitlines()[:6] + [
+        json.dumps({"question": "What is the capital of France?", "answers": [], "paragraph": None})]))
+    assert main(["eval", str(questions), "--report", str(report), "--plot", str(png), *pipeline_args]) == 0
+    out = capsys.readouterr().out
+    for figure in ("exact", "f1", "recall@1", "recall@3", "recall@5", "mrr", "no_answer_accuracy",
+                   "latency_ms_p50", "latency_ms_p95"):
+        assert figure in out
+    metrics = json.loads(report.read_text())["metrics"]
+    assert metrics["questions"] == 7 and metrics["recall@5"] == 1.0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_rejects_a_malformed_question_file(pipeline_args, capsys, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok?", "answers": []}\nnot json\n')
+    assert main(["eval", str(bad), *pipeline_args]) == 1
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tmp_path, capsys):
+    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Ayn Issa is a town in Syria.", "qas": [
+        {"id": "1", "question": "Which town?", "answers": [{"text": "Ayn Issa", "answer_start": 0}]},
+        {"id": "2", "question": "Who won?", "answers": [], "is_impossible": True}]}]}]}
+    squad = tmp_path / "s.json"
+    squad.write_text(json.dumps(data))
+    predictions = tmp_path / "pred.json"
+    code = main(["eval-reader", str(squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions),
+                 "--json"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"} <= set(metrics)
+    assert metrics["total"] == 2 and metrics["questions_per_second"] > 0
+    assert set(json.loads(predictions.read_text())) == {"1", "2"}
+
+
+@needs_trained_reader
+@needs_shared_data
+def test_shipped_reader_scores_on_a_dev_slice(tmp_path, capsys):
+    from tests.conftest import SHARED_DATA
+
+    dev = json.loads((SHARED_DATA / "dev.json").read_text())
+    dev["data"] = dev["data"][:1]
+    dev["data"][0]["paragraphs"] = dev["data"][0]["paragraphs"][:8]
+    small = tmp_path / "dev-slice.json"
+    small.write_text(json.dumps(dev))
+    assert main(["eval-reader", str(small), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["HasAns_f1"] > 40

@@ -1,0 +1,102 @@
+import json
+from dataclasses import fields
+
+import pytest
+
+from qa import QA, Answer, Citation, QuestionError
+from qa.pipeline import MAX_QUESTION_CHARS, NO_ANSWER, clean_question
+from tests.conftest import SEEDS, needs_trained_reader
+
+
+@pytest.fixture(scope="module")
+def tiny_qa(tmp_path_factory, tiny_reader_dir):
+    """The real embedder and index with a tiny untrained reader: checks the contract, not the answers."""
+    base = tmp_path_factory.mktemp("tiny-qa")
+    qa = QA(SEEDS, base / "index", reader=str(tiny_reader_dir), threshold=float("-inf"))
+    return qa
+
+
+def test_answer_contract(tiny_qa):
+    answer = tiny_qa.answer("Where did the meeting take place?", top_k=3)
+    assert isinstance(answer, Answer)
+    assert {f.name for f in fields(Citation)} >= {"doc_id", "paragraph", "start", "end", "passage"}
+    assert len(answer.hits) == 3 and len(answer.citations) == 3  # threshold -inf: every passage answers
+    assert answer.text == answer.citations[0].passage[answer.citations[0].start : answer.citations[0].end]
+    scores = [c.score for c in answer.citations]
+    assert scores == sorted(scores, reverse=True) and answer.score == scores[0]
+    for citation in answer.citations:
+        hit = next(h for h in answer.hits if h.paragraph.paragraph == citation.paragraph)
+        assert citation.passage == hit.paragraph.text and citation.doc_id == hit.paragraph.doc_id
+        assert 0 <= citation.start < citation.end <= len(citation.passage)
+
+
+def test_models_and_index_load_once(tiny_qa):
+    tiny_qa.answer("Who attended the meeting?")
+    reader, embedder, retriever = tiny_qa.reader, tiny_qa.embedder, tiny_qa._retriever
+    tiny_qa.answer("Who refused to take part?")
+    assert tiny_qa.reader is reader and tiny_qa.embedder is embedder and tiny_qa._retriever is retriever
+
+
+def test_new_document_is_picked_up_without_restart(tmp_path, seeds_copy, tiny_reader_dir):
+    qa = QA(seeds_copy, tmp_path / "index", reader=str(tiny_reader_dir))
+    assert len(qa.index().paragraphs) == 14
+    (seeds_copy / "whales.txt").write_text("The blue whale is the largest animal known to have ever existed.\n")
+    hits = qa.retrieve("largest animal blue whale", top_k=1)
+    assert hits[0].paragraph.doc_id == "whales.txt"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x01"])
+def test_empty_questions_are_refused_clearly(question):
+    with pytest.raises(QuestionError, match="Please type a question"):
+        clean_question(question)
+
+
+def test_too_long_question_is_refused_with_its_length():
+    with pytest.raises(QuestionError, match=f"too long \\(100000 characters, limit {MAX_QUESTION_CHARS}\\)"):
+        clean_question("a" * 100_000)
+
+
+def test_question_cleaning_keeps_text_and_drops_controls():
+    assert clean_question("  Where\x00 is\u2028it? \ud800 ") == "Where is it?"
+    assert clean_question("¿Dónde está Ayn Issa? 🤔") == "¿Dónde está Ayn Issa? 🤔"
+
+
+@needs_trained_reader
+def test_meeting_question_answers_ayn_issa_with_the_right_citation(seed_qa):
+    answer = seed_qa.answer("Where did the meeting take place?")
+    assert answer.text == "Ayn Issa"
+    citation = answer.citations[0]
+    assert citation.paragraph == 2 and citation.passage[citation.start : citation.end] == "Ayn Issa"
+
+
+@needs_trained_reader
+def test_unanswerable_question_gets_no_answer(seed_qa):
+    answer = seed_qa.answer("Who won the 2017 Nobel Peace Prize?")
+    assert answer.text == "" and answer.citations == [] and answer.message == NO_ANSWER
+
+
+@needs_trained_reader
+def test_follow_up_question_uses_the_history(seed_qa):
+    history = [
+        {"role": "user", "content": "What was the Coalition focused on according to Dillon?"},
+        {"role": "assistant", "content": "**the safe evacuation of civilians from Raqqa**"},
+    ]
+    answer = seed_qa.answer("How many of them were evacuated?", history=history)
+    assert "700" in answer.text
+    assert answer.citations[0].paragraph == 11
+
+
+@needs_trained_reader
+def test_module_level_answer_uses_the_seeds(monkeypatch, tmp_path):
+    import shutil
+
+    import qa.pipeline
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(qa.pipeline, "_default", None)
+    from qa import answer
+
+    result = answer("How many militants remain in the city?")
+    assert "400" in result.text
+    assert json.loads((tmp_path / "index" / "meta.json").read_text())["documents"]

@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from qa.index import open_index
+from qa.retrieve import Retriever
+from tests.conftest import SEEDS
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory, embedder):
+    index = open_index(SEEDS, tmp_path_factory.mktemp("index"), embedder)
+    return Retriever(index, embedder)
+
+
+def seed_questions():
+    records = [json.loads(line) for line in (SEEDS / "questions.jsonl").read_text().splitlines()]
+    return [r for r in records if r["paragraph"]]
+
+
+def test_meeting_question_finds_ayn_issa_paragraph_first(retriever):
+    hits = retriever.retrieve("Where did the meeting take place?", top_k=3)
+    assert hits[0].paragraph.text.startswith("The meeting reportedly occurred in Ayn Issa")
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("query, expected", [("Tabqa", 7), ("700 civilians", 11), ("400 militants", 12)])
+def test_names_and_numbers_are_found_by_bm25(retriever, query, expected):
+    hits = retriever.retrieve(query, top_k=3)
+    hit = next(h for h in hits if h.paragraph.paragraph == expected)
+    assert hit.bm25_rank == 1 and hit.bm25_score > 0
+
+
+def test_hits_carry_both_scores(retriever):
+    hits = retriever.retrieve("How many militants remain in the city?", top_k=5)
+    assert len(hits) == 5
+    assert all(h.dense_score is not None and h.dense_rank is not None for h in hits)
+    assert any(h.bm25_score is not None for h in hits)
+
+
+def test_recall_at_3_on_the_seed_question_set(retriever):
+    questions = seed_questions()
+    found = sum(q["paragraph"] in [h.paragraph.id for h in retriever.retrieve(q["question"], 3)] for q in questions)
+    assert found / len(questions) >= 0.95
+
+
+def test_stopword_only_query_still_returns_dense_hits(retriever):
+    hits = retriever.retrieve("the of and", top_k=2)
+    assert len(hits) == 2 and all(h.bm25_score is None for h in hits)

@@ -36,6 +36,7 @@ FOLLOW_UP_WORDS = {
     "ones",
 }
 SHORT_QUESTION_WORDS = 6
+TURN_CHARS = 1000  # of each earlier message that goes into a follow-up's query
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 ANSWER_TAG = re.compile(r"<[^>]*>")
 
@@ -75,7 +76,7 @@ def contextual_query(question: str, history: History | None) -> str:
     pairs = turns(history)
     if not pairs or not is_follow_up(question):
         return question
-    last_question, last_answer = pairs[-1]
+    last_question, last_answer = (text[:TURN_CHARS] for text in pairs[-1])
     last_answer = ANSWER_TAG.sub(" ", last_answer.split("\n", 1)[0]).replace("*", "")
     return " ".join(part for part in (question, last_question, last_answer) if part.strip())
 

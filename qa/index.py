@@ -3,10 +3,11 @@
 Files in the index folder:
 
 - ``meta.json``: what the index was built from (embedder, each document's sha256), the paragraphs
-  (JSON, never pickle), the name and sha256 of the vectors file. It is the commit point.
+  (JSON, never pickle) with their sha256, the name and sha256 of the vectors file. It is the commit point.
 - ``vectors-<digest>.faiss``: the FAISS index. Each build writes a new name, then atomically replaces
-  ``meta.json``, then removes the old vectors file; a build killed at any point leaves the previous
-  index usable. A lock file serialises builders across processes.
+  ``meta.json``, then removes the old vectors file and whatever a killed build left behind (temp files,
+  uncommitted vectors files); a build killed at any point leaves the previous index usable. A lock file
+  serialises builders (and loaders) across processes.
 
 Vectors are L2-normalised and searched by inner product (cosine). Small corpora use an exact
 ``IndexFlatIP``; above ``HNSW_THRESHOLD`` vectors an ``IndexHNSWFlat`` (see benchmarks/bench_search.py).
@@ -34,35 +35,107 @@ log = logging.getLogger(__name__)
 
 META_NAME = "meta.json"
 LOCK_NAME = ".lock"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.json carries paragraphs_sha256
 HNSW_THRESHOLD = 200_000
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 128
 
 
 class Embedder:
-    """A sentence-transformers model that turns texts into normalised float32 vectors."""
+    """A sentence-transformers model that turns texts into normalised float32 vectors.
+
+    A plain mean-pooling model in a local folder (``modules.json`` = Transformer, mean Pooling and optionally
+    Normalize, no lower-casing: all-MiniLM-L6-v2, the default, is one) runs straight on transformers with the
+    same steps as ``SentenceTransformer.encode``: texts sorted by length, batches tokenised with padding and
+    truncation to ``max_seq_length``, mean of the token vectors under the attention mask, L2 normalisation.
+    That skips importing sentence_transformers (scikit-learn, scipy.stats: about 3 s of a cold start) and its
+    per-call overhead (see benchmarks/bench_answer.py). Any other model goes through ``SentenceTransformer``.
+    """
 
     def __init__(self, name_or_path: str | None = None, device: str | None = None, batch_size: int = 64):
-        from sentence_transformers import SentenceTransformer
-
         self.name = resolve_embedder(name_or_path)
-        self.model = SentenceTransformer(self.name, device=device or "cpu")
         self.batch_size = batch_size
-        self.dimension = self.model.get_sentence_embedding_dimension()
+        self.max_seq_length = plain_mean_pooling_length(self.name)
+        if self.max_seq_length is None:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(self.name, device=device or "cpu")
+            self.tokenizer = None
+            self.dimension = self.model.get_embedding_dimension()
+            return
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.name)
+        self.model = AutoModel.from_pretrained(self.name, dtype=torch.float32).to(device or "cpu").eval()
+        self.max_seq_length = min(self.max_seq_length, self.model.config.max_position_embeddings)
+        self.dimension = self.model.config.hidden_size
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """``[len(texts), dimension]`` float32, L2-normalised."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.tokenizer is None:
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+        return self._encode_plain(texts, progress)
+
+    def _encode_plain(self, texts: list[str], progress: bool) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        order = np.argsort([-len(text) for text in texts])  # as SentenceTransformer.encode: longest first
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        device = self.model.device
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), self.batch_size), desc="Batches", disable=not progress):
+                batch = order[start : start + self.batch_size]
+                features = self.tokenizer(
+                    [texts[i] for i in batch],
+                    padding=True,
+                    truncation="longest_first",
+                    max_length=self.max_seq_length,
+                    return_tensors="pt",
+                ).to(device)
+                tokens = self.model(**features).last_hidden_state
+                mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                mean = (tokens * mask).sum(dim=1) / torch.clamp(mask.sum(dim=1), min=1e-9)
+                vectors[batch] = torch.nn.functional.normalize(mean, p=2, dim=1).float().cpu().numpy()
+        return vectors
+
+
+def plain_mean_pooling_length(name_or_path: str) -> int | None:
+    """``max_seq_length`` of a local sentence-transformers folder that is only Transformer -> mean Pooling
+    (-> Normalize) without lower-casing, else None (then ``SentenceTransformer`` must load it)."""
+    folder = Path(name_or_path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]) or modules[0]["path"]:
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        prompts = folder / "config_sentence_transformers.json"
+        if prompts.is_file() and json.loads(prompts.read_text(encoding="utf-8")).get("default_prompt_name"):
+            return None  # encode() would prepend a prompt
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+    mean_only = pooling.get("pooling_mode_mean_tokens") is True and not any(
+        value for key, value in pooling.items() if key.startswith("pooling_mode_") and key != "pooling_mode_mean_tokens"
+    )
+    if not mean_only and pooling.get("pooling_mode") != "mean":
+        return None
+    if config.get("do_lower_case") or not isinstance(config.get("max_seq_length"), int):
+        return None
+    if set(config) - {"max_seq_length", "do_lower_case"}:  # prompts, other processing: leave to sentence_transformers
+        return None
+    return config["max_seq_length"]
 
 
 @dataclass
@@ -108,7 +181,7 @@ def file_sha256(path: Path) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temp file in the same folder, fsync, rename over ``path``, fsync the folder."""
     descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -119,6 +192,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a power cut after it cannot bring the old file back)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot fsync a directory
+    finally:
+        os.close(descriptor)
 
 
 @contextmanager
@@ -142,6 +230,8 @@ def read_meta(index_dir: Path) -> dict | None:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise IndexDamaged(f"{path} is unreadable ({error}).") from error
+    if not isinstance(meta, dict):
+        raise IndexDamaged(f"{path} holds a JSON {type(meta).__name__}, not an object.")
     if meta.get("format") != FORMAT_VERSION:
         raise IndexDamaged(f"{path} has format {meta.get('format')!r}, expected {FORMAT_VERSION}.")
     return meta
@@ -153,6 +243,15 @@ def load_index(index_dir: str | Path) -> Index:
     meta = read_meta(index_dir)
     if meta is None:
         raise IndexDamaged(f"No index in {index_dir}.")
+    try:
+        return _load_verified(index_dir, meta)
+    except (KeyError, TypeError, ValueError) as error:  # fields missing or of the wrong type
+        raise IndexDamaged(f"{index_dir / META_NAME} is inconsistent ({type(error).__name__}: {error}).") from error
+
+
+def _load_verified(index_dir: Path, meta: dict) -> Index:
+    if meta.get("paragraphs_sha256") != paragraphs_sha256(meta["paragraphs"]):
+        raise IndexDamaged(f"{index_dir / META_NAME}: the paragraphs do not match their checksum.")
     vectors_path = index_dir / meta["vectors_file"]
     if not vectors_path.is_file():
         raise IndexDamaged(f"{vectors_path} is missing.")
@@ -168,6 +267,12 @@ def load_index(index_dir: str | Path) -> Index:
     if hasattr(vectors, "hnsw"):
         vectors.hnsw.efSearch = HNSW_EF_SEARCH
     return Index(vectors, paragraphs, meta)
+
+
+def paragraphs_sha256(paragraphs: list[dict]) -> str:
+    """Checksum of the paragraphs as stored in ``meta.json`` (canonical JSON)."""
+    canonical = json.dumps(paragraphs, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def is_current(meta: dict | None, documents: list[Document], embedder_name: str) -> bool:
@@ -189,7 +294,7 @@ def build_index(
     """Embed ``paragraphs`` and write a new index, reusing vectors of unchanged documents.
 
     Call it under ``build_lock``. Writes the vectors file under a new name, then ``meta.json``
-    atomically, then removes the previous vectors file.
+    atomically, then removes the previous vectors file and the leftovers of killed builds.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +304,7 @@ def build_index(
     digest = hashlib.sha256(data).hexdigest()
     vectors_file = f"vectors-{digest[:16]}.faiss"
     atomic_write_bytes(index_dir / vectors_file, data)
-    previous = _previous_vectors_file(index_dir)
+    stored_paragraphs = [asdict(p) for p in paragraphs]
     meta = {
         "format": FORMAT_VERSION,
         "embedder": embedder.name,
@@ -208,21 +313,23 @@ def build_index(
         "documents": {doc.doc_id: doc.sha256 for doc in documents},
         "vectors_file": vectors_file,
         "vectors_sha256": digest,
-        "paragraphs": [asdict(p) for p in paragraphs],
+        "paragraphs_sha256": paragraphs_sha256(stored_paragraphs),
+        "paragraphs": stored_paragraphs,
     }
     atomic_write_bytes(index_dir / META_NAME, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-    if previous and previous != vectors_file:
-        (index_dir / previous).unlink(missing_ok=True)
+    remove_stale_files(index_dir, keep=vectors_file)
     log.info("Indexed %d paragraphs from %d documents into %s.", len(paragraphs), len(documents), index_dir)
     return Index(faiss_index, paragraphs, meta)
 
 
-def _previous_vectors_file(index_dir: Path) -> str | None:
-    try:
-        meta = read_meta(index_dir)
-    except IndexDamaged:
-        return None
-    return meta["vectors_file"] if meta else None
+def remove_stale_files(index_dir: Path, keep: str) -> None:
+    """Delete every vectors file but ``keep`` (the previous index's, and any that a killed build wrote but
+    never committed) and the temp files of killed builds. Call it under ``build_lock``, after committing
+    ``meta.json``: no other builder or loader is then using these files."""
+    for path in [*index_dir.glob(".*.tmp"), *index_dir.glob("vectors-*.faiss")]:
+        if path.name != keep:
+            log.debug("Removing %s.", path)
+            path.unlink(missing_ok=True)
 
 
 def embed_with_reuse(paragraphs: list[Paragraph], embedder: Embedder, index_dir: Path, progress: bool) -> np.ndarray:

@@ -63,16 +63,22 @@ class Answer:
         return self.text or NO_ANSWER
 
 
+def without_controls(text: str) -> str:
+    """``text`` with control characters, lone surrogates and line/paragraph separators turned into spaces,
+    and white space collapsed."""
+    return " ".join("".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch for ch in text).split())
+
+
 def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     """A question fit for the models: control characters and invalid surrogates removed, white space
-    collapsed. Raises ``QuestionError`` when nothing is left or it is longer than ``max_chars``."""
+    collapsed. Raises ``QuestionError`` when nothing visible is left (no letter, digit, punctuation or
+    symbol) or it is longer than ``max_chars``."""
     if not isinstance(question, str):
         raise QuestionError("Please type a question.")
     if len(question) > max_chars * 4:  # refuse before any per-character work grows with it
         raise QuestionError(f"Your question is too long ({len(question)} characters, limit {max_chars}).")
-    question = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch for ch in question)
-    question = " ".join(question.split())
-    if not question:
+    question = without_controls(question)
+    if not any(unicodedata.category(ch)[0] in "LNPS" for ch in question):  # nothing visible to read
         raise QuestionError("Please type a question.")
     if len(question) > max_chars:
         raise QuestionError(f"Your question is too long ({len(question)} characters, limit {max_chars}).")
@@ -141,7 +147,7 @@ class QA:
         """Answer ``question`` from the documents; ``history`` (earlier turns) resolves follow-ups."""
         started = time.perf_counter()
         question = clean_question(question)
-        query = contextual_query(question, history)
+        query = without_controls(contextual_query(question, history))  # earlier turns are user text too
         hits = self.retrieve(query, top_k)
         reader = self.reader
         spans = reader.read(question, [hit.paragraph.text for hit in hits])

@@ -15,6 +15,7 @@ transformers 5 ships no question-answering pipeline, so this module owns the who
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BatchEnco
 from qa.models import resolve_reader
 
 CARD_NAME = "reader_card.json"
+# Set to "int8" to run the reader's nn.Linear layers with dynamic int8 quantisation on CPU
+# (torch.ao.quantization.quantize_dynamic): faster, slightly different scores. Figures in
+# benchmarks/bench_answer.py's docstring and the README's Performance section.
+QUANTIZE_ENV = "QA_READER_QUANTIZE"
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,9 @@ class Reader:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
         self.model.to(self.device).eval()
+        self.quantized = os.environ.get(QUANTIZE_ENV, "").strip().lower() == "int8" and self.device.type == "cpu"
+        if self.quantized:  # opt-in: see QUANTIZE_ENV
+            self.model = quantize_int8(self.model)
         self.card = read_card(path)
         self.threshold = threshold if threshold is not None else float(self.card.get("threshold", 0.0))
         self.max_length = max_length
@@ -194,6 +202,15 @@ class Reader:
                 results[window] = tuple(value[row].item() for value in decoded)
         span_score, start, end, null_score = (torch.tensor(column) for column in zip(*results))
         return span_score, start, end, null_score
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its ``nn.Linear`` layers dynamically quantised to int8 (CPU only)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:

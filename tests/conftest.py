@@ -33,8 +33,12 @@ def tiny_reader_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-reader")
     tokenizer = AutoTokenizer.from_pretrained(default_embedder())
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
     )
     BertForQuestionAnswering(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -7,8 +7,11 @@ PASSAGE = "The meeting reportedly occurred in Ayn Issa, the interim base for Raq
 
 
 def test_turns_accepts_messages_and_pairs():
-    messages = [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
-                {"role": "user", "content": [{"type": "text", "text": "Q2"}]}]
+    messages = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": [{"type": "text", "text": "Q2"}]},
+    ]
     assert turns(messages) == [("Q1", "A1"), ("Q2", "")]
     assert turns([("Q1", "A1")]) == [("Q1", "A1")]
     assert turns(None) == []
@@ -29,7 +32,7 @@ def test_self_contained_question_is_left_alone():
 
 
 def test_escape_neutralises_html_and_markdown():
-    escaped = escape('<img src=x onerror=alert(1)> **bold** [link](javascript:alert(1))')
+    escaped = escape("<img src=x onerror=alert(1)> **bold** [link](javascript:alert(1))")
     assert "<" not in escaped and ">" not in escaped
     assert "**" not in escaped and "](" not in escaped
 

@@ -46,12 +46,25 @@ def test_ask_with_a_missing_documents_folder_is_a_clear_error(tmp_path, capsys):
 def test_eval_prints_every_figure_and_writes_report_and_plot(pipeline_args, capsys, tmp_path):
     report, png = tmp_path / "report.json", tmp_path / "eval.png"
     questions = tmp_path / "q.jsonl"
-    questions.write_text("\n".join((SEEDS / "questions.jsonl").read_text().splitlines()[:6] + [
-        json.dumps({"question": "What is the capital of France?", "answers": [], "paragraph": None})]))
+    questions.write_text(
+        "\n".join(
+            (SEEDS / "questions.jsonl").read_text().splitlines()[:6]
+            + [json.dumps({"question": "What is the capital of France?", "answers": [], "paragraph": None})]
+        )
+    )
     assert main(["eval", str(questions), "--report", str(report), "--plot", str(png), *pipeline_args]) == 0
     out = capsys.readouterr().out
-    for figure in ("exact", "f1", "recall@1", "recall@3", "recall@5", "mrr", "no_answer_accuracy",
-                   "latency_ms_p50", "latency_ms_p95"):
+    for figure in (
+        "exact",
+        "f1",
+        "recall@1",
+        "recall@3",
+        "recall@5",
+        "mrr",
+        "no_answer_accuracy",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ):
         assert figure in out
     metrics = json.loads(report.read_text())["metrics"]
     assert metrics["questions"] == 7 and metrics["recall@5"] == 1.0
@@ -66,14 +79,33 @@ def test_eval_rejects_a_malformed_question_file(pipeline_args, capsys, tmp_path)
 
 
 def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tmp_path, capsys):
-    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Ayn Issa is a town in Syria.", "qas": [
-        {"id": "1", "question": "Which town?", "answers": [{"text": "Ayn Issa", "answer_start": 0}]},
-        {"id": "2", "question": "Who won?", "answers": [], "is_impossible": True}]}]}]}
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Ayn Issa is a town in Syria.",
+                        "qas": [
+                            {
+                                "id": "1",
+                                "question": "Which town?",
+                                "answers": [{"text": "Ayn Issa", "answer_start": 0}],
+                            },
+                            {"id": "2", "question": "Who won?", "answers": [], "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     squad = tmp_path / "s.json"
     squad.write_text(json.dumps(data))
     predictions = tmp_path / "pred.json"
-    code = main(["eval-reader", str(squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions),
-                 "--json"])
+    code = main(
+        ["eval-reader", str(squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions), "--json"]
+    )
     assert code == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"} <= set(metrics)

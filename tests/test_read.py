@@ -40,9 +40,7 @@ def test_best_span_is_per_window_and_matches_brute_force():
     mask[:, 8:37] = 1
     score, s, e, _ = best_spans(start, end, mask, max_answer_tokens=6)
     for w in range(5):
-        best = max(
-            (start[w, i] + end[w, j], i, j) for i in range(8, 37) for j in range(i, min(i + 6, 37))
-        )
+        best = max((start[w, i] + end[w, j], i, j) for i in range(8, 37) for j in range(i, min(i + 6, 37)))
         assert score[w].item() == pytest.approx(best[0].item())
         assert (s[w].item(), e[w].item()) == (best[1], best[2])
 

@@ -42,10 +42,28 @@ def test_best_threshold_maximises_f1():
 
 
 def test_load_squad_reads_v2_and_rejects_garbage(tmp_path):
-    data = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "Ayn Issa is a town.", "qas": [
-        {"id": "1", "question": "What?", "answers": [{"text": "Ayn Issa", "answer_start": 0}], "is_impossible": False},
-        {"id": "2", "question": "Who?", "answers": [], "is_impossible": True},
-    ]}]}]}
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Ayn Issa is a town.",
+                        "qas": [
+                            {
+                                "id": "1",
+                                "question": "What?",
+                                "answers": [{"text": "Ayn Issa", "answer_start": 0}],
+                                "is_impossible": False,
+                            },
+                            {"id": "2", "question": "Who?", "answers": [], "is_impossible": True},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     path = tmp_path / "s.json"
     path.write_text(json.dumps(data))
     first, second = load_squad(path)

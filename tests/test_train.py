@@ -8,14 +8,29 @@ from qa.squad import SquadExample, load_squad
 from qa.train import TrainConfig, label_positions, split_calibration, train
 
 PARAGRAPHS = [
-    ("Ayn Issa", "The meeting reportedly occurred in Ayn Issa, the interim base for Raqqa Civil Council.",
-     [("Where did the meeting occur?", "Ayn Issa"), ("What is Ayn Issa the base for?", "Raqqa Civil Council"),
-      ("Who won the cup?", None)]),
-    ("Tabqa", "A similar deal was reached between the SDF and ISIS at the Tabqa dam in May.",
-     [("When was the deal reached?", "May"), ("Where was the deal reached?", "the Tabqa dam"),
-      ("What colour is the sky?", None)]),
-    ("Dillon", "Dillon said that at least 700 civilians were evacuated since Monday.",
-     [("How many civilians were evacuated?", "at least 700"), ("Since when?", "Monday")]),
+    (
+        "Ayn Issa",
+        "The meeting reportedly occurred in Ayn Issa, the interim base for Raqqa Civil Council.",
+        [
+            ("Where did the meeting occur?", "Ayn Issa"),
+            ("What is Ayn Issa the base for?", "Raqqa Civil Council"),
+            ("Who won the cup?", None),
+        ],
+    ),
+    (
+        "Tabqa",
+        "A similar deal was reached between the SDF and ISIS at the Tabqa dam in May.",
+        [
+            ("When was the deal reached?", "May"),
+            ("Where was the deal reached?", "the Tabqa dam"),
+            ("What colour is the sky?", None),
+        ],
+    ),
+    (
+        "Dillon",
+        "Dillon said that at least 700 civilians were evacuated since Monday.",
+        [("How many civilians were evacuated?", "at least 700"), ("Since when?", "Monday")],
+    ),
 ]
 
 
@@ -26,8 +41,9 @@ def squad_file(tmp_path):
         qas = []
         for number, (question, answer) in enumerate(questions):
             answers = [{"text": answer, "answer_start": context.index(answer)}] if answer else []
-            qas.append({"id": f"{title}-{number}", "question": question, "answers": answers,
-                        "is_impossible": answer is None})
+            qas.append(
+                {"id": f"{title}-{number}", "question": question, "answers": answers, "is_impossible": answer is None}
+            )
         data.append({"title": title, "paragraphs": [{"context": context, "qas": qas}]})
     path = tmp_path / "train.json"
     path.write_text(json.dumps({"version": "v2.0", "data": data}))
@@ -51,8 +67,10 @@ def test_answer_outside_the_window_points_at_cls(tiny_reader_dir):
     context = "filler " * 100 + "Ayn Issa is the place."
     example = SquadExample("x", "t", "Where?", context, ("Ayn Issa",), context.index("Ayn Issa"))
     encoding = encode_windows(tokenizer, ["Where?"], [context], max_length=48, stride=16)
-    labels = [label_positions(example, encoding["offset_mapping"][w], encoding["context_mask"][w])
-              for w in range(len(encoding["input_ids"]))]
+    labels = [
+        label_positions(example, encoding["offset_mapping"][w], encoding["context_mask"][w])
+        for w in range(len(encoding["input_ids"]))
+    ]
     assert labels[0] == (0, 0) and labels[-1] != (0, 0)
 
 
@@ -65,9 +83,19 @@ def test_calibration_split_holds_out_whole_articles(squad_file):
 
 def test_short_training_run_lowers_the_loss_and_checkpoints_load_back(squad_file, tiny_reader_dir, tmp_path):
     output = tmp_path / "reader"
-    config = TrainConfig(train_files=[str(squad_file)], output=str(output), base=str(tiny_reader_dir), epochs=12,
-                         learning_rate=3e-3, batch_size=4, max_length=64, stride=16, warmup_fraction=0.0,
-                         calibration_fraction=0.34, dev_file=str(squad_file))
+    config = TrainConfig(
+        train_files=[str(squad_file)],
+        output=str(output),
+        base=str(tiny_reader_dir),
+        epochs=12,
+        learning_rate=3e-3,
+        batch_size=4,
+        max_length=64,
+        stride=16,
+        warmup_fraction=0.0,
+        calibration_fraction=0.34,
+        dev_file=str(squad_file),
+    )
     card = train(config)
     losses = card["epoch_losses"]
     assert len(losses) == 12 and losses[-1] < losses[0] * 0.7

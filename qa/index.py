@@ -30,6 +30,7 @@ import numpy as np
 
 from qa.documents import Document, Paragraph, load_paragraphs
 from qa.models import resolve_embedder
+from qa.runtime import choose_backend, load_encoder
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,17 @@ class Embedder:
     same steps as ``SentenceTransformer.encode``: texts sorted by length, batches tokenised with padding and
     truncation to ``max_seq_length``, mean of the token vectors under the attention mask, L2 normalisation.
     That skips importing sentence_transformers (scikit-learn, scipy.stats: about 3 s of a cold start) and its
-    per-call overhead (see benchmarks/bench_answer.py). Any other model goes through ``SentenceTransformer``.
+    per-call overhead (see benchmarks/bench_answer.py). It runs on ONNX Runtime (``qa/runtime.py``) unless
+    ``backend="torch"`` or ``QA_BACKEND=torch``. Any other model goes through ``SentenceTransformer``.
     """
 
-    def __init__(self, name_or_path: str | None = None, device: str | None = None, batch_size: int = 64):
+    def __init__(
+        self,
+        name_or_path: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        backend: str | None = None,
+    ):
         self.name = resolve_embedder(name_or_path)
         self.batch_size = batch_size
         self.max_seq_length = plain_mean_pooling_length(self.name)
@@ -68,16 +76,30 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(self.name, device=device or "cpu")
-            self.tokenizer = None
+            self.tokenizer = self.encoder = None
+            self.backend = "torch"
             self.dimension = self.model.get_embedding_dimension()
             return
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.name)
-        self.model = AutoModel.from_pretrained(self.name, dtype=torch.float32).to(device or "cpu").eval()
-        self.max_seq_length = min(self.max_seq_length, self.model.config.max_position_embeddings)
-        self.dimension = self.model.config.hidden_size
+        config = AutoConfig.from_pretrained(self.name)
+        self.max_seq_length = min(self.max_seq_length, config.max_position_embeddings)
+        self.dimension = config.hidden_size
+        self.device = torch.device(device or "cpu")
+        self.backend = choose_backend(backend, self.name, self.device)
+        self.model = self.encoder = None
+        if self.backend == "onnx":
+            self.encoder = load_encoder(
+                self.name,
+                "embedder",
+                lambda: AutoModel.from_pretrained(self.name, dtype=torch.float32),
+                self.tokenizer.model_input_names,
+                ["last_hidden_state"],
+            )
+        else:
+            self.model = AutoModel.from_pretrained(self.name, dtype=torch.float32).to(self.device).eval()
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """``[len(texts), dimension]`` float32, L2-normalised."""
@@ -95,27 +117,34 @@ class Embedder:
         return self._encode_plain(texts, progress)
 
     def _encode_plain(self, texts: list[str], progress: bool) -> np.ndarray:
-        import torch
         from tqdm.auto import tqdm
 
         order = np.argsort([-len(text) for text in texts])  # as SentenceTransformer.encode: longest first
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        device = self.model.device
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), self.batch_size), desc="Batches", disable=not progress):
-                batch = order[start : start + self.batch_size]
-                features = self.tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=self.max_seq_length,
-                    return_tensors="pt",
-                ).to(device)
-                tokens = self.model(**features).last_hidden_state
-                mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-                mean = (tokens * mask).sum(dim=1) / torch.clamp(mask.sum(dim=1), min=1e-9)
-                vectors[batch] = torch.nn.functional.normalize(mean, p=2, dim=1).float().cpu().numpy()
+        for start in tqdm(range(0, len(texts), self.batch_size), desc="Batches", disable=not progress):
+            batch = order[start : start + self.batch_size]
+            features = self.tokenizer(
+                [texts[i] for i in batch],
+                padding=True,
+                truncation="longest_first",
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
+            tokens = self._token_vectors(features)
+            mask = features["attention_mask"][:, :, None].astype(np.float32)
+            mean = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            vectors[batch] = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
         return vectors
+
+    def _token_vectors(self, features) -> np.ndarray:
+        """``[B, T, dimension]`` float32 token vectors of a padded numpy batch."""
+        if self.encoder is not None:
+            return self.encoder(features)[0]
+        import torch
+
+        with torch.inference_mode():
+            inputs = {key: torch.from_numpy(value).to(self.device) for key, value in features.items()}
+            return self.model(**inputs).last_hidden_state.float().cpu().numpy()
 
 
 def plain_mean_pooling_length(name_or_path: str) -> int | None:

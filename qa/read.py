@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,10 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BatchEncoding
 
 from qa.models import resolve_reader
+from qa.runtime import choose_backend, load_encoder
 
 CARD_NAME = "reader_card.json"
+QUANTIZE_ENV = "QA_READER_QUANTIZE"
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class Reader:
         max_answer_tokens: int = 30,
         batch_size: int = 32,
         device: str | None = None,
+        backend: str | None = None,
+        quantize: str | None = None,
     ):
         path = resolve_reader(model_name_or_path)
         self.name = str(path)
@@ -134,24 +137,25 @@ class Reader:
         if not self.tokenizer.is_fast:
             raise ValueError(f"Reader {self.name!r} has no fast tokenizer; char offsets need one.")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
-        self.model.to(self.device).eval()
-        # Opt-in, CPU only: QA_READER_QUANTIZE=int8 runs the nn.Linear layers that do not shrink their input
-        # (attention projections, FFN input) with dynamic int8 quantisation. The FFN output (1536 -> 384) and
-        # the span head stay float32: the FFN output's input has outliers that per-tensor int8 loses (every
-        # Linear in int8: SQuAD dev F1 -6 to -8; these only: -0.4, reader about x1.3 faster).
-        # Figures: benchmarks/bench_reader.py.
-        self.quantized = os.environ.get("QA_READER_QUANTIZE", "").strip().lower() == "int8"
-        self.quantized = self.quantized and self.device.type == "cpu"
-        if self.quantized:
-            growing = {
-                name
-                for name, module in self.model.named_modules()
-                if isinstance(module, torch.nn.Linear) and module.out_features >= module.in_features
-            }
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
-                self.model = torch.ao.quantization.quantize_dynamic(self.model, growing, dtype=torch.qint8)
+        self.backend = choose_backend(backend, path, self.device)
+        # Opt-in (ONNX backend): QA_READER_QUANTIZE=int8 or quantize="int8" runs the reader with per-channel
+        # dynamic int8 weights. Figures, with its dev F1: benchmarks/bench_reader.py.
+        self.quantize = quantize or os.environ.get(QUANTIZE_ENV, "").strip().lower() or None
+        if self.quantize and self.backend != "onnx":
+            raise ValueError(f"quantize={self.quantize!r} needs the ONNX backend (local folder, CPU, QA_BACKEND=onnx).")
+        self.model = self.encoder = None
+        if self.backend == "onnx":
+            self.encoder = load_encoder(
+                path,
+                "reader",
+                lambda: AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32),
+                self.tokenizer.model_input_names,
+                ["start_logits", "end_logits"],
+                self.quantize,
+            )
+        else:
+            self.model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
+            self.model.to(self.device).eval()
         self.card = read_card(path)
         self.threshold = threshold if threshold is not None else float(self.card.get("threshold", 0.0))
         self.max_length = max_length
@@ -159,9 +163,21 @@ class Reader:
         self.max_answer_tokens = max_answer_tokens
         self.batch_size = batch_size
 
-    def read(self, question: str, passages: list[str]) -> list[Span]:
-        """Best span in each passage for one question, best first (one batched forward pass)."""
-        spans = self.read_pairs([question] * len(passages), passages)
+    def read(self, question: str, passages: list[str], stop_margin: float | None = None) -> list[Span]:
+        """Best span in each passage for one question, best first.
+
+        Without ``stop_margin`` all passages go through one batched forward pass. With it, ``passages`` are
+        taken as ranked best first: the top passage is read alone, and when its span's score reaches
+        ``stop_margin`` the others are not read (only the top passage's span is returned); otherwise the
+        rest are read in one batch.
+        """
+        if stop_margin is None or len(passages) < 2:
+            spans = self.read_pairs([question] * len(passages), passages)
+        else:
+            spans = self.read_pairs([question], passages[:1])
+            if spans[0].score < stop_margin:
+                rest = self.read_pairs([question] * (len(passages) - 1), passages[1:])
+                spans += [replace(span, passage_index=span.passage_index + 1) for span in rest]
         return sorted(spans, key=lambda span: span.score, reverse=True)
 
     def read_pairs(self, questions: list[str], passages: list[str]) -> list[Span]:
@@ -198,20 +214,26 @@ class Reader:
                 {key: encoding[key][i] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoding}
                 for i in batch_ids
             ]
-            batch = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
+            batch = self.tokenizer.pad(features, return_tensors="np")
             width = batch["input_ids"].shape[1]
             context_mask = torch.tensor(
                 [encoding["context_mask"][i] + [0] * (width - lengths[i]) for i in batch_ids],
                 device=self.device,
             )
-            output = self.model(**batch)
-            decoded = best_spans(
-                output.start_logits.float(), output.end_logits.float(), context_mask, self.max_answer_tokens
-            )
+            start_logits, end_logits = self._logits(batch)
+            decoded = best_spans(start_logits, end_logits, context_mask, self.max_answer_tokens)
             for row, window in enumerate(batch_ids):
                 results[window] = tuple(value[row].item() for value in decoded)
         span_score, start, end, null_score = (torch.tensor(column) for column in zip(*results))
         return span_score, start, end, null_score
+
+    def _logits(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end logits ``[W, T]`` (float32) of a padded numpy batch."""
+        if self.encoder is not None:
+            start_logits, end_logits = self.encoder(batch)
+            return torch.from_numpy(start_logits), torch.from_numpy(end_logits)
+        output = self.model(**{key: torch.from_numpy(value).to(self.device) for key, value in batch.items()})
+        return output.start_logits.float(), output.end_logits.float()
 
 
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:

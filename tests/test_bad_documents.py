@@ -115,8 +115,9 @@ def only_mark_tags(markdown: str) -> bool:
     return set(re.findall(r"<[^>]*>", markdown)) <= {"<mark>", "</mark>"}
 
 
-def test_citations_escape_html_and_markdown_in_documents(bad_qa):
-    answer = bad_qa.answer("What is the launch code of the Falcon project?", top_k=8)  # all 3 Falcon paragraphs
+def test_citations_escape_html_and_markdown_in_documents(bad_qa, monkeypatch):
+    monkeypatch.setattr(bad_qa, "stop_margin", None)  # read all 3 Falcon paragraphs, not only the first
+    answer = bad_qa.answer("What is the launch code of the Falcon project?", top_k=8)
     assert EVIL_DOC in {c.doc_id for c in answer.citations}
     markdown = render_markdown(answer, max_citations=len(answer.citations))
     assert only_mark_tags(markdown), markdown

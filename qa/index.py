@@ -58,15 +58,19 @@ class Embedder:
     same steps as ``SentenceTransformer.encode``: texts sorted by length, batches tokenised with padding and
     truncation to ``max_seq_length``, mean of the token vectors under the attention mask, L2 normalisation.
     That skips importing sentence_transformers (scikit-learn, scipy.stats: about 3 s of a cold start) and its
-    per-call overhead (see benchmarks/bench_answer.py). It runs on ONNX Runtime (``qa/runtime.py``) unless
-    ``backend="torch"`` or ``QA_BACKEND=torch``. Any other model goes through ``SentenceTransformer``.
+    per-call overhead (see benchmarks/bench_answer.py). Any other model goes through ``SentenceTransformer``.
+
+    Runtimes (``backend="onnx"``, the default on CPU): a few texts (a question) go through ONNX Runtime
+    (``qa/runtime.py``), 2-3x faster than PyTorch there; bulk encoding (indexing) goes through PyTorch, loaded
+    on first need, about 25% faster than ONNX Runtime on batches of long paragraphs. Both give the same
+    vectors (differences ~1e-7). ``backend="torch"`` uses PyTorch for everything.
     """
 
     def __init__(
         self,
         name_or_path: str | None = None,
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         backend: str | None = None,
     ):
         self.name = resolve_embedder(name_or_path)
@@ -81,7 +85,7 @@ class Embedder:
             self.dimension = self.model.get_embedding_dimension()
             return
         import torch
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.name)
         config = AutoConfig.from_pretrained(self.name)
@@ -92,14 +96,16 @@ class Embedder:
         self.model = self.encoder = None
         if self.backend == "onnx":
             self.encoder = load_encoder(
-                self.name,
-                "embedder",
-                lambda: AutoModel.from_pretrained(self.name, dtype=torch.float32),
-                self.tokenizer.model_input_names,
-                ["last_hidden_state"],
+                self.name, "embedder", self._load_torch_model, self.tokenizer.model_input_names, ["last_hidden_state"]
             )
         else:
-            self.model = AutoModel.from_pretrained(self.name, dtype=torch.float32).to(self.device).eval()
+            self.model = self._load_torch_model().to(self.device)
+
+    def _load_torch_model(self):
+        import torch
+        from transformers import AutoModel
+
+        return AutoModel.from_pretrained(self.name, dtype=torch.float32).eval()
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """``[len(texts), dimension]`` float32, L2-normalised."""
@@ -130,17 +136,20 @@ class Embedder:
                 max_length=self.max_seq_length,
                 return_tensors="np",
             )
-            tokens = self._token_vectors(features)
+            tokens = self._token_vectors(features, bulk=len(texts) > self.batch_size)
             mask = features["attention_mask"][:, :, None].astype(np.float32)
             mean = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
             vectors[batch] = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
         return vectors
 
-    def _token_vectors(self, features) -> np.ndarray:
-        """``[B, T, dimension]`` float32 token vectors of a padded numpy batch."""
-        if self.encoder is not None:
+    def _token_vectors(self, features, bulk: bool) -> np.ndarray:
+        """``[B, T, dimension]`` float32 token vectors of a padded numpy batch (``bulk``: one of many)."""
+        if self.encoder is not None and not bulk:
             return self.encoder(features)[0]
         import torch
+
+        if self.model is None:
+            self.model = self._load_torch_model().to(self.device)
 
         with torch.inference_mode():
             inputs = {key: torch.from_numpy(value).to(self.device) for key, value in features.items()}

@@ -6,12 +6,15 @@ sentence embeddings blur. Reciprocal rank fusion (RRF) adds ``1 / (RRF_K + rank)
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import bm25s
 
 from qa.documents import Paragraph
 from qa.index import Embedder, Index
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG: "Building index..." lines
 
 RRF_K = 60
 

@@ -126,3 +126,13 @@ def test_shipped_reader_scores_on_a_dev_slice(tmp_path, capsys):
     assert main(["eval-reader", str(small), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["HasAns_f1"] > 40
+
+
+def test_ask_prints_no_library_debug_lines(pipeline_args):
+    result = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "ask", "How many civilians were evacuated since Monday?", *pipeline_args],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" not in result.stdout + result.stderr  # bm25s logs at DEBUG unless told otherwise

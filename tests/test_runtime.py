@@ -78,3 +78,15 @@ def test_backend_choice(tiny_reader_dir, monkeypatch):
     assert choose_backend(None, tiny_reader_dir, cpu) == "torch"
     with pytest.raises(ValueError, match="Unknown backend 'tensorflow'"):
         choose_backend("tensorflow", tiny_reader_dir, cpu)
+
+
+def test_bulk_encoding_runs_on_torch_and_gives_the_query_path_vectors():
+    from qa.index import Embedder
+
+    embedder = Embedder(batch_size=2)
+    texts = ["Where did the meeting take place?", PASSAGE, "Raqqa", "Ayn Issa is a town."]
+    one_by_one = np.vstack([embedder.encode([text]) for text in texts])
+    assert embedder.model is None  # single texts: ONNX Runtime only
+    bulk = embedder.encode(texts)
+    assert embedder.model is not None
+    assert np.allclose(bulk, one_by_one, atol=1e-5)

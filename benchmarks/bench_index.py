@@ -159,6 +159,8 @@ def main() -> None:
         ]
         if args.embedder:
             command += ["--embedder", args.embedder]
+        if args.raw_limit:
+            command += ["--raw-limit", str(args.raw_limit)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
         row = json.loads(output.strip().splitlines()[-1])

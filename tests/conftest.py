@@ -22,11 +22,6 @@ def has_trained_reader() -> bool:
 
 
 needs_trained_reader = pytest.mark.skipif(not has_trained_reader(), reason="no trained reader shipped yet")
-# The shipped reader (dev F1 51.7) finds "Ayn Issa" for "Where did the meeting take place?" but with a margin
-# below its stored no-answer threshold, so it declines. Strict: these turn red once a stronger reader answers.
-reader_declines_ayn_issa = pytest.mark.xfail(
-    strict=True, reason="shipped reader declines 'Ayn Issa' at its stored threshold (issue 5: train a stronger reader)"
-)
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data/squad is absent")
 
 

@@ -14,7 +14,6 @@ import pytest
 from qa import QA
 from qa.chat import render_markdown
 from qa.documents import MAX_DOCUMENT_BYTES, load_documents, read_document
-from tests.conftest import reader_declines_ayn_issa
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -163,7 +162,6 @@ def test_document_deleted_between_indexing_and_answering(bad_qa, bad_folder, cap
 
 
 @pytest.mark.skipif(not (ROOT / "qa" / "models" / "reader" / "config.json").is_file(), reason="no trained reader")
-@reader_declines_ayn_issa
 def test_trained_reader_still_answers_beside_bad_documents(bad_folder, tmp_path):
     qa = QA(bad_folder, tmp_path / "index")
     answer = qa.answer(MEETING_QUESTION)

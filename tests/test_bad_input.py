@@ -24,7 +24,6 @@ import qa as qa_package
 from qa import QA, QuestionError
 from qa.chat import escape, render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, clean_question
-from tests.conftest import reader_declines_ayn_issa
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -210,7 +209,6 @@ def test_bad_history_through_the_chat_page(tiny_qa):
 # ---------------------------------------------------------------- the real pipeline (trained reader)
 
 
-@reader_declines_ayn_issa
 def test_trained_reader_answers_odd_questions(seed_qa):
     expected = seed_qa.answer(MEETING)
     assert expected.text == "Ayn Issa"
@@ -226,7 +224,6 @@ def test_trained_reader_answers_odd_questions(seed_qa):
     assert injected.text in ("", "Ayn Issa")
 
 
-@reader_declines_ayn_issa
 def test_package_answer_with_trained_reader(seed_qa, corpus, monkeypatch):
     """``from qa import answer`` over ``seeds/`` in the working directory."""
     monkeypatch.chdir(corpus)

@@ -12,7 +12,6 @@ import pytest
 from qa import QA
 from qa.models import PACKAGED_READER
 from qa.web import build_app, launch_options
-from tests.conftest import reader_declines_ayn_issa
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -181,7 +180,6 @@ def test_document_html_in_a_citation_renders_as_text(page, tiny_server):
     assert_no_injection(page)
 
 
-@reader_declines_ayn_issa
 def test_trained_reader_answer_in_the_browser(page, seed_server, tmp_path):
     open_chat(page, seed_server)
     reply = ask(page, MEETING)

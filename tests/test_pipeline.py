@@ -5,7 +5,7 @@ import pytest
 
 from qa import QA, Answer, Citation, QuestionError
 from qa.pipeline import MAX_QUESTION_CHARS, NO_ANSWER, clean_question
-from tests.conftest import SEEDS, needs_trained_reader, reader_declines_ayn_issa
+from tests.conftest import SEEDS, needs_trained_reader
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,6 @@ def test_question_cleaning_keeps_text_and_drops_controls():
 
 
 @needs_trained_reader
-@reader_declines_ayn_issa
 def test_meeting_question_answers_ayn_issa_with_the_right_citation(seed_qa):
     answer = seed_qa.answer("Where did the meeting take place?")
     assert answer.text == "Ayn Issa"

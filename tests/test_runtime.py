@@ -22,7 +22,7 @@ QUESTIONS = ["Who designed the Harbour Library?", "When did the fire happen?", "
 
 @needs_trained_reader
 def test_onnx_reader_reads_the_same_spans_as_torch():
-    onnx_reader, torch_reader = Reader(backend="onnx"), Reader(backend="torch")
+    onnx_reader, torch_reader = Reader(backend="onnx", quantize="none"), Reader(backend="torch")
     assert (onnx_reader.backend, torch_reader.backend) == ("onnx", "torch") and onnx_reader.model is None
     long_passage = " ".join([PASSAGE] * 12)  # several windows
     passages = [PASSAGE, long_passage, PASSAGE]
@@ -57,6 +57,15 @@ def test_export_is_cached_and_redone_when_the_model_changes(tiny_reader_dir, tmp
     assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == sorted(
         [exported.name, Reader(model).encoder.path.name]
     )
+
+
+def test_quantization_is_opt_in_and_checked(tiny_reader_dir, monkeypatch):
+    assert Reader(tiny_reader_dir).quantize is None
+    monkeypatch.setenv("QA_READER_QUANTIZE", "int8")
+    assert Reader(tiny_reader_dir).quantize == "int8"
+    monkeypatch.setenv("QA_READER_QUANTIZE", "int4")
+    with pytest.raises(ValueError, match="Unknown quantisation 'int4'"):
+        Reader(tiny_reader_dir)
 
 
 def test_int8_reader_runs_and_needs_the_onnx_backend(tiny_reader_dir):

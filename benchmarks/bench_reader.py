@@ -62,7 +62,7 @@ def main() -> None:
         for variant, (backend, quantize) in variants.items():
             reader = Reader(args.reader, device="cpu", backend=backend, quantize=quantize)
             evaluate_reader(reader, warmup)
-            metrics, _ = evaluate_reader(reader, subset)
+            metrics, _, _ = evaluate_reader(reader, subset)
             rows[variant] = {key: metrics[key] for key in ("exact", "f1", "questions_per_second", "threshold")}
             for key in ("HasAns_f1", "NoAns_f1"):
                 if key in metrics:

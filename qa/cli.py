@@ -94,8 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--reader", help="model name or folder (default: the shipped reader)")
     sub.add_argument("--threshold", type=float, help="no-answer threshold (default: the reader card's)")
     sub.add_argument("--predictions", help="write {question_id: answer} JSON here")
+    sub.add_argument(
+        "--sweep",
+        type=thresholds,
+        default=(),
+        metavar="T1,T2,...",
+        help="also print the metrics at these thresholds (the answer/decline trade-off), e.g. --sweep=-4,-2,0,2",
+    )
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
     return parser
+
+
+def thresholds(text: str) -> tuple[float, ...]:
+    """Parse ``--sweep``: comma-separated numbers."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def make_qa(args) -> QA:
@@ -186,16 +201,19 @@ def run_train(args) -> None:
 
 
 def run_eval_reader(args) -> None:
-    from qa.evaluate import evaluate_reader
+    from qa.evaluate import evaluate_reader, format_sweep
     from qa.read import Reader
 
-    metrics, predictions = evaluate_reader(Reader(args.reader, threshold=args.threshold), args.squad_file)
+    reader = Reader(args.reader, threshold=args.threshold)
+    metrics, predictions, swept = evaluate_reader(reader, args.squad_file, args.sweep)
     if args.predictions:
         Path(args.predictions).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
     for key, value in metrics.items():
         print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
+    if swept:
+        print(format_sweep(swept))
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps({**metrics, "sweep": swept} if swept else metrics))
 
 
 if __name__ == "__main__":

@@ -135,8 +135,14 @@ def plot(path: str | Path, results: list[QuestionResult]) -> None:
     plt.close(figure)
 
 
-def evaluate_reader(reader: Reader, squad_file: str | Path) -> tuple[dict, dict[str, str]]:
-    """Official SQuAD 2.0 metrics of the reader on gold paragraphs (no retrieval), plus questions/s."""
+def evaluate_reader(
+    reader: Reader, squad_file: str | Path, sweep: tuple[float, ...] = ()
+) -> tuple[dict, dict[str, str], list[dict]]:
+    """Official SQuAD 2.0 metrics of the reader on gold paragraphs (no retrieval), plus questions/s.
+
+    Returns the metrics at the reader's threshold, the predictions, and the metrics at each threshold of
+    ``sweep`` (from the same single read), so that a user can see the answer/decline trade-off.
+    """
     examples = load_squad(squad_file)
     started = time.perf_counter()
     texts, margins = predict(reader, examples)
@@ -145,4 +151,16 @@ def evaluate_reader(reader: Reader, squad_file: str | Path) -> tuple[dict, dict[
     metrics = squad_v2_metrics(examples, predictions)
     metrics["threshold"] = reader.threshold
     metrics["questions_per_second"] = len(examples) / seconds
-    return metrics, predictions
+    swept = [
+        {"threshold": threshold, **squad_v2_metrics(examples, apply_threshold(texts, margins, threshold))}
+        for threshold in sweep
+    ]
+    return metrics, predictions, swept
+
+
+def format_sweep(swept: list[dict]) -> str:
+    """The metrics at each swept threshold as a terminal table."""
+    columns = [key for key in ("f1", "exact", "HasAns_f1", "NoAns_f1") if key in swept[0]]
+    lines = [f"{'threshold':>10}" + "".join(f"{column:>11}" for column in columns)]
+    lines += [f"{row['threshold']:>10.2f}" + "".join(f"{row[column]:>11.2f}" for column in columns) for row in swept]
+    return "\n".join(lines)

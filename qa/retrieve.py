@@ -78,7 +78,7 @@ class Retriever:
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
         if not tokens[0]:
             return {}
-        positions, scores = self.bm25.retrieve(tokens, k=depth, show_progress=False, n_threads=1)
+        positions, scores = self.bm25.retrieve(tokens, k=depth, show_progress=False)
         return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
 
 

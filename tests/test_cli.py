@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,7 +79,9 @@ def test_eval_rejects_a_malformed_question_file(pipeline_args, capsys, tmp_path)
     assert "line 2" in capsys.readouterr().err
 
 
-def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tmp_path, capsys):
+@pytest.fixture
+def tiny_squad(tmp_path) -> Path:
+    """A two-question SQuAD 2.0 file: one answerable, one not."""
     data = {
         "version": "v2.0",
         "data": [
@@ -102,15 +105,36 @@ def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tmp_p
     }
     squad = tmp_path / "s.json"
     squad.write_text(json.dumps(data))
+    return squad
+
+
+def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tiny_squad, tmp_path, capsys):
     predictions = tmp_path / "pred.json"
     code = main(
-        ["eval-reader", str(squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions), "--json"]
+        ["eval-reader", str(tiny_squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions), "--json"]
     )
     assert code == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"} <= set(metrics)
     assert metrics["total"] == 2 and metrics["questions_per_second"] > 0
     assert set(json.loads(predictions.read_text())) == {"1", "2"}
+
+
+def test_eval_reader_sweep_shows_the_answer_decline_trade_off(tiny_reader_dir, tiny_squad, capsys):
+    assert main(["eval-reader", str(tiny_squad), "--reader", str(tiny_reader_dir), "--sweep=-1e9,1e9", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    always, never = json.loads(out[-1])["sweep"]
+    assert (always["threshold"], never["threshold"]) == (-1e9, 1e9)
+    assert always["NoAns_f1"] == 0.0  # answers everything, so the unanswerable question is missed
+    assert never["NoAns_f1"] == 100.0 and never["HasAns_f1"] == 0.0  # declines everything
+    assert any(line.split()[0] == "threshold" for line in out)
+
+
+def test_eval_reader_rejects_a_malformed_sweep(tiny_squad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval-reader", str(tiny_squad), "--sweep", "low,high"])
+    assert exit_info.value.code == 2
+    assert "comma-separated numbers" in capsys.readouterr().err
 
 
 @needs_trained_reader

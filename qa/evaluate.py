@@ -147,15 +147,14 @@ def evaluate_reader(
     started = time.perf_counter()
     texts, margins = predict(reader, examples)
     seconds = time.perf_counter() - started
-    predictions = apply_threshold(texts, margins, reader.threshold)
-    metrics = squad_v2_metrics(examples, predictions)
-    metrics["threshold"] = reader.threshold
+
+    def at(threshold: float) -> tuple[dict, dict[str, str]]:
+        predictions = apply_threshold(texts, margins, threshold)
+        return {**squad_v2_metrics(examples, predictions), "threshold": threshold}, predictions
+
+    metrics, predictions = at(reader.threshold)
     metrics["questions_per_second"] = len(examples) / seconds
-    swept = [
-        {"threshold": threshold, **squad_v2_metrics(examples, apply_threshold(texts, margins, threshold))}
-        for threshold in sweep
-    ]
-    return metrics, predictions, swept
+    return metrics, predictions, [at(threshold)[0] for threshold in sweep]
 
 
 def format_sweep(swept: list[dict]) -> str:

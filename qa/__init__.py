@@ -5,6 +5,7 @@
 'Ayn Issa'
 """
 
-from qa.pipeline import QA, Answer, Citation, QuestionError, answer
+from qa.answers import Answer, Citation
+from qa.pipeline import QA, QuestionError, answer
 
 __all__ = ["QA", "Answer", "Citation", "QuestionError", "answer"]

@@ -1,13 +1,14 @@
-"""Chat helpers: earlier turns -> retrieval query, answer -> escaped markdown with highlighted citations."""
+"""Chat helpers: earlier turns -> the question understood and the retrieval query; answer -> escaped markdown
+with highlighted citations."""
 
 from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from qa.pipeline import Answer
+from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, confidence
+from qa.followup import resolve
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
 History = list[dict[str, Any] | tuple[str, str] | list[str]]
@@ -39,6 +40,15 @@ SHORT_QUESTION_WORDS = 6
 TURN_CHARS = 1000  # of each earlier message that goes into a follow-up's query
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 ANSWER_TAG = re.compile(r"<[^>]*>")
+MARKDOWN_ESCAPE = re.compile(r"\\(.)")
+# Messages the product writes itself: an earlier turn that shows one of them had no answer, not content.
+PRODUCT_MESSAGES = (
+    NO_ANSWER,
+    NOT_SURE,
+    "Please type a question",
+    "Your question is too long",
+    "Sorry, something went wrong",
+)
 
 
 def turns(history: History | None) -> list[tuple[str, str]]:
@@ -71,14 +81,25 @@ def is_follow_up(question: str) -> bool:
     return len(words) <= SHORT_QUESTION_WORDS or any(word in FOLLOW_UP_WORDS for word in words)
 
 
-def contextual_query(question: str, history: History | None) -> str:
-    """The retrieval query: the question, plus the last turn's question and answer for a follow-up."""
-    pairs = turns(history)
-    if not pairs or not is_follow_up(question):
-        return question
-    last_question, last_answer = (text[:TURN_CHARS] for text in pairs[-1])
-    last_answer = ANSWER_TAG.sub(" ", last_answer.split("\n", 1)[0]).replace("*", "")
-    return " ".join(part for part in (question, last_question, last_answer) if part.strip())
+def answer_text(message: str) -> str:
+    """The answer an assistant message gave, as plain text: its first line without markup; "" when the message
+    is one of the product's own (no answer, an error)."""
+    first_line = ANSWER_TAG.sub(" ", message.strip().split("\n", 1)[0] if message.strip() else "")
+    text = html.unescape(MARKDOWN_ESCAPE.sub(r"\1", first_line.replace("**", ""))).strip()
+    return "" if text.startswith(PRODUCT_MESSAGES) else " ".join(text.split())[:TURN_CHARS]
+
+
+def understand(question: str, history: History | None) -> tuple[str, str]:
+    """(the question made self-contained, the retrieval query). A follow-up that the rules could not
+    rewrite keeps the previous turn's question and answer in its retrieval query."""
+    pairs = [(asked[:TURN_CHARS], answer_text(answered)) for asked, answered in turns(history)]
+    if not pairs:
+        return question, question
+    resolved = resolve(question, pairs)
+    if resolved != question or not is_follow_up(question):
+        return resolved, resolved
+    last_question, last_answer = pairs[-1]
+    return resolved, " ".join(part for part in (question, last_question, last_answer) if part.strip())
 
 
 def escape(text: str) -> str:
@@ -87,28 +108,42 @@ def escape(text: str) -> str:
 
 
 def render_markdown(answer: Answer, max_citations: int = 3) -> str:
-    """The answer in bold, then each citation: document, paragraph, chars, and the paragraph with the
-    answer span highlighted. All document and question text is escaped."""
-    if not answer.found:
-        lines = [f"**{escape(answer.message)}**"]
-        if answer.hits:
-            closest = answer.hits[0].paragraph
-            lines.append(f"\nClosest passage: {escape(closest.doc_id)}, paragraph {closest.paragraph}")
-        return "\n".join(lines)
-    lines = [f"**{escape(answer.text)}**", ""]
-    for number, citation in enumerate(answer.citations[:max_citations], start=1):
-        passage = citation.passage
-        highlighted = (
-            escape(passage[: citation.start])
-            + "<mark>"
-            + escape(passage[citation.start : citation.end])
-            + "</mark>"
-            + escape(passage[citation.end :])
-        )
-        lines.append(
-            f"[{number}] {escape(citation.doc_id)}, paragraph {citation.paragraph}, "
-            f"characters {citation.start}–{citation.end}"
-        )
-        lines.append(f"> {highlighted}")
-        lines.append("")
+    """The answer in bold (and, when a follow-up was rewritten, the question as understood), then each citation:
+    document, paragraph, chars, confidence, and the paragraph with the answer highlighted (``<mark>``).
+    Without an answer: "not sure" and the best candidate underlined (``<u>``) when there is evidence worth
+    checking, else "could not find". All text from documents and questions is escaped."""
+    understood = f"\n\n_Understood as: {escape(answer.question)}_" if answer.rewritten else ""
+    if answer.found:
+        lines = [f"**{escape(answer.text)}**{understood}", ""]
+        for number, citation in enumerate(answer.citations[:max_citations], start=1):
+            lines += [*_cited(number, citation, "mark"), ""]
+        return "\n".join(lines).rstrip()
+    if not answer.evidence:
+        return f"**{escape(NO_ANSWER)}**{understood}"
+    needed = f"{confidence(answer.threshold):.0%}"
+    lines = [
+        f"**{escape(NOT_SURE)}**{understood}",
+        "",
+        f"The closest passage, with a possible answer underlined (needed: {needed}):",
+        "",
+    ]
+    for number, citation in enumerate(answer.evidence[:max_citations], start=1):
+        lines += [*_cited(number, citation, "u"), ""]
     return "\n".join(lines).rstrip()
+
+
+def _cited(number: int, citation: Citation, tag: str) -> list[str]:
+    """A citation's heading line and its quoted passage with ``passage[start:end]`` inside ``<tag>``."""
+    passage = citation.passage
+    highlighted = (
+        escape(passage[: citation.start])
+        + f"<{tag}>"
+        + escape(passage[citation.start : citation.end])
+        + f"</{tag}>"
+        + escape(passage[citation.end :])
+    )
+    heading = (
+        f"[{number}] {escape(citation.doc_id)}, paragraph {citation.paragraph}, "
+        f"characters {citation.start}–{citation.end} · confidence {confidence(citation.score):.0%}"
+    )
+    return [heading, f"> {highlighted}"]

@@ -1,4 +1,4 @@
-"""The ``qa`` command: index, ask, eval, serve, train-reader, eval-reader."""
+"""The ``qa`` command: index, ask, eval, eval-corpus, serve, train-reader, eval-reader."""
 
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and warnings in detail")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    def command(name: str, run, help: str, pipeline: bool = True) -> argparse.ArgumentParser:
+    def command(name: str, run, help: str, pipeline: bool = True, documents: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(run=run)
-        if pipeline:
+        if pipeline and documents:
             sub.add_argument("--documents", default="seeds", help="folder of .txt/.md documents (default: seeds)")
             sub.add_argument("--index", default="index", help="index folder (default: index)")
+        if pipeline:
             sub.add_argument(
                 "--embedder", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2)"
             )
@@ -46,9 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--stop-margin",
                 type=float,
-                default=DEFAULT_STOP_MARGIN,
                 help="skip lower-ranked paragraphs when the top one's answer margin reaches this "
-                "(default: %(default)s; inf: always read all)",
+                f"(default: the reader card's, else {DEFAULT_STOP_MARGIN}; inf: always read all)",
             )
             sub.add_argument("--backend", choices=BACKENDS, help="model runtime (default: onnx on CPU)")
         return sub
@@ -61,10 +61,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)")
     sub.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    sub = command("eval", run_eval, "score the system on a JSON-lines question set")
-    sub.add_argument("questions", help="e.g. seeds/questions.jsonl")
+    sub = command("eval", run_eval, "score the system on a JSON-lines question set or conversation set")
+    sub.add_argument("questions", nargs="?", help="e.g. seeds/questions.jsonl")
+    sub.add_argument(
+        "--conversations",
+        metavar="JSONL",
+        help="play multi-turn conversations (e.g. seeds/conversations.jsonl): F1 on first turns, on follow-ups "
+        "and on the same follow-ups asked standalone",
+    )
     sub.add_argument("--report", default="eval_report.json", help="JSON report path (default: %(default)s)")
     sub.add_argument("--plot", metavar="PNG", help="write score and latency distributions to this PNG")
+
+    sub = command(
+        "eval-corpus",
+        run_eval_corpus,
+        "score the whole system on a SQuAD-format file: its articles become the documents",
+        documents=False,
+    )
+    sub.add_argument("squad_file")
+    sub.add_argument("--limit", type=int, metavar="N", help="answer a fixed random sample of N questions")
+    sub.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)")
+    sub.add_argument(
+        "--choose",
+        action="store_true",
+        help="also read every retrieved paragraph and report the threshold and stop margin that maximise F1 "
+        "(use held-out training articles, e.g. the calibration.json that train-reader writes, never dev)",
+    )
+    sub.add_argument("--store", action="store_true", help="with --choose: write the best pair into the reader card")
+    sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
 
     sub = command("serve", run_serve, "start the chat web page")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -83,11 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--calibration-fraction", type=float, default=0.08, help="share of articles held out for the threshold"
     )
+    sub.add_argument(
+        "--calibration-limit", type=int, default=2000, help="held-out questions scored to pick the threshold"
+    )
+    sub.add_argument(
+        "--negatives",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of answerable questions that also get a BM25-ranked paragraph of their article without "
+        "the answer, labelled no-answer (default: %(default)s)",
+    )
+    sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
+    sub.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="(default: %(default)s)")
+    sub.add_argument("--checkpoint-minutes", type=float, default=15.0, help="(default: %(default)s)")
     sub.add_argument("--seed", type=int, default=13)
     sub.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     sub.add_argument("--max-steps", type=int, help="stop after this many steps")
     sub.add_argument("--dev", help="SQuAD file to score after training (stored in the card, never used to tune)")
-    sub.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --output")
+    sub.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
 
     sub = command("eval-reader", run_eval_reader, "SQuAD 2.0 metrics of the reader on gold paragraphs", pipeline=False)
     sub.add_argument("squad_file")
@@ -113,16 +151,16 @@ def thresholds(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def make_qa(args) -> QA:
-    return QA(
-        args.documents,
-        args.index,
-        embedder=args.embedder,
-        reader=args.reader,
-        threshold=args.threshold,
-        stop_margin=args.stop_margin,
-        backend=args.backend,
-    )
+def make_qa(args, documents=None, index=None, **overrides) -> QA:
+    options = {
+        "embedder": args.embedder,
+        "reader": args.reader,
+        "threshold": args.threshold,
+        "stop_margin": args.stop_margin,
+        "backend": args.backend,
+        "top_k": getattr(args, "top_k", DEFAULT_TOP_K),
+    }
+    return QA(documents or args.documents, index or args.index, **{**options, **overrides})
 
 
 def run_index(args) -> None:
@@ -156,8 +194,24 @@ def run_ask(args) -> None:
 
 
 def run_eval(args) -> None:
-    from qa.evaluate import evaluate_questions, format_table, load_questions, plot, write_report
+    from qa.evaluate import (
+        evaluate_conversations,
+        evaluate_questions,
+        format_table,
+        load_conversations,
+        load_questions,
+        plot,
+        write_report,
+    )
 
+    if bool(args.questions) == bool(args.conversations):
+        raise ValueError("give a question set or --conversations FILE (one of the two)")
+    if args.conversations:
+        metrics, turns = evaluate_conversations(make_qa(args), load_conversations(args.conversations))
+        print(format_table(metrics))
+        write_report(args.report, metrics, turns)
+        print(f"report: {args.report}")
+        return
     metrics, results = evaluate_questions(make_qa(args), load_questions(args.questions))
     print(format_table(metrics))
     write_report(args.report, metrics, results)
@@ -165,6 +219,32 @@ def run_eval(args) -> None:
     if args.plot:
         plot(args.plot, results)
         print(f"plot: {args.plot}")
+
+
+def run_eval_corpus(args) -> None:
+    from qa.evaluate import format_table
+    from qa.evaluate_corpus import evaluate_corpus, store_settings
+
+    if args.store and not args.choose:
+        raise ValueError("--store needs --choose")
+
+    def corpus_qa(documents, index, read_all: bool) -> QA:
+        return make_qa(args, documents, index, **({"stop_margin": float("inf")} if read_all else {}))
+
+    metrics, _, choices = evaluate_corpus(args.squad_file, corpus_qa, args.limit, choose=args.choose)
+    print(format_table(metrics))
+    if choices:
+        print(f"{'stop margin':>12}{'threshold':>11}{'f1':>8}{'HasAns f1':>11}{'NoAns f1':>10}{'read one':>10}")
+        for row in choices:
+            print(
+                f"{row['stop_margin']:>12.1f}{row['threshold']:>11.3f}{row['f1']:>8.2f}"
+                f"{row.get('HasAns_f1', 0):>11.2f}{row.get('NoAns_f1', 0):>10.2f}{row['read_one_share']:>10.2f}"
+            )
+    if args.store:
+        card = store_settings(args.reader, choices[0], args.squad_file)
+        print(f"stored threshold {choices[0]['threshold']:.3f} and stop margin {choices[0]['stop_margin']} in {card}")
+    if args.json:
+        print(json.dumps({**metrics, "choices": choices} if choices else metrics))
 
 
 def run_serve(args) -> None:
@@ -186,6 +266,11 @@ def run_train(args) -> None:
         "max_length": args.max_length,
         "stride": args.stride,
         "calibration_fraction": args.calibration_fraction,
+        "calibration_limit": args.calibration_limit,
+        "negatives": args.negatives,
+        "shard": args.shard,
+        "precision": args.precision,
+        "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,
         "threads": args.threads,
         "max_steps": args.max_steps,

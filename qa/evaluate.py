@@ -40,20 +40,28 @@ class QuestionResult:
     seconds: float
 
 
-def load_questions(path: str | Path) -> list[EvalQuestion]:
-    """Read a JSON-lines question set; raises ``ValueError`` naming the bad line."""
-    questions = []
+def read_jsonl(path: str | Path, parse, kind: str) -> list:
+    """``parse(record)`` for each non-blank line of a JSON-lines file; ``ValueError`` naming a bad line."""
+    items = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            questions.append(EvalQuestion(record["question"], list(record.get("answers", [])), record.get("paragraph")))
+            items.append(parse(json.loads(line)))
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}, line {number}: not a question record ({error}).") from error
-    if not questions:
-        raise ValueError(f"{path} holds no questions.")
-    return questions
+            raise ValueError(f"{path}, line {number}: not a {kind} record ({error}).") from error
+    if not items:
+        raise ValueError(f"{path} holds no {kind}s.")
+    return items
+
+
+def load_questions(path: str | Path) -> list[EvalQuestion]:
+    """Read a JSON-lines question set; raises ``ValueError`` naming the bad line."""
+    return read_jsonl(
+        path,
+        lambda record: EvalQuestion(record["question"], list(record.get("answers", [])), record.get("paragraph")),
+        "question",
+    )
 
 
 def evaluate_questions(
@@ -73,6 +81,90 @@ def evaluate_questions(
             QuestionResult(item.question, answer.text, item.answers, item.paragraph, exact, f1, retrieved, seconds)
         )
     return summarise(results), results
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a conversation: the question as asked, its acceptable answers ([] when the documents
+    cannot answer it) and the same question made self-contained."""
+
+    question: str
+    answers: list[str]
+    standalone: str
+
+
+@dataclass
+class TurnResult:
+    conversation: str
+    turn: int  # 0-based position in the conversation
+    question: str
+    understood_as: str  # the question the system resolved it to
+    prediction: str
+    standalone_prediction: str  # the answer to ``standalone`` asked without history
+    answers: list[str]
+    f1: float
+    standalone_f1: float
+
+
+def load_conversations(path: str | Path) -> list[tuple[str, list[Turn]]]:
+    """Read a JSON-lines conversation set (``{"id", "turns": [{"question", "answers", "standalone"}]}``)."""
+
+    def parse(record: dict) -> tuple[str, list[Turn]]:
+        turns = [
+            Turn(t["question"], list(t.get("answers", [])), t.get("standalone") or t["question"])
+            for t in record["turns"]
+        ]
+        if not turns:
+            raise ValueError("a conversation needs at least one turn")
+        return str(record.get("id", "")), turns
+
+    return read_jsonl(path, parse, "conversation")
+
+
+def evaluate_conversations(
+    qa: QA, conversations: list[tuple[str, list[Turn]]], progress: bool = True
+) -> tuple[dict, list[TurnResult]]:
+    """Play each conversation through ``qa.answer(question, history)`` with the answers the system actually
+    gave, and ask every turn's standalone form without history: F1 on first turns, on follow-ups, and on
+    the same follow-ups asked standalone (the cost of being a follow-up is the difference)."""
+    results = []
+    for conversation_id, turns in tqdm(conversations, desc="conversations", disable=not progress):
+        history: list[tuple[str, str]] = []
+        for position, turn in enumerate(turns):
+            answer = qa.answer(turn.question, history=history)
+            standalone = qa.answer(turn.standalone)
+            history.append((turn.question, answer.message))
+            results.append(
+                TurnResult(
+                    conversation=conversation_id,
+                    turn=position,
+                    question=turn.question,
+                    understood_as=answer.question,
+                    prediction=answer.text,
+                    standalone_prediction=standalone.text,
+                    answers=turn.answers,
+                    f1=score_answer(answer.text, turn.answers)[1],
+                    standalone_f1=score_answer(standalone.text, turn.answers)[1],
+                )
+            )
+    first = [r for r in results if r.turn == 0]
+    follow = [r for r in results if r.turn > 0]
+
+    def mean(values) -> float | None:
+        values = list(values)
+        return 100 * float(np.mean(values)) if values else None
+
+    metrics = {
+        "conversations": len(conversations),
+        "turns": len(results),
+        "first_turn_f1": mean(r.f1 for r in first),
+        "follow_up_f1": mean(r.f1 for r in follow),
+        "follow_up_standalone_f1": mean(r.standalone_f1 for r in follow),
+        "follow_up_no_answer_accuracy": mean(not r.prediction for r in follow if not r.answers),
+    }
+    if metrics["follow_up_f1"] is not None:
+        metrics["follow_up_cost"] = metrics["follow_up_standalone_f1"] - metrics["follow_up_f1"]
+    return metrics, results
 
 
 def summarise(results: list[QuestionResult]) -> dict:
@@ -111,7 +203,7 @@ def format_table(metrics: dict) -> str:
     return "\n".join([rule, *rows, rule])
 
 
-def write_report(path: str | Path, metrics: dict, results: list[QuestionResult]) -> None:
+def write_report(path: str | Path, metrics: dict, results: list) -> None:
     Path(path).write_text(
         json.dumps({"metrics": metrics, "results": [asdict(r) for r in results]}, indent=2, ensure_ascii=False),
         encoding="utf-8",

@@ -11,10 +11,10 @@ import logging
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.chat import History, contextual_query
+from qa.answers import Answer, Citation
+from qa.chat import History, understand
 from qa.documents import document_paths
 from qa.index import Embedder, Index, open_index
 from qa.read import Reader
@@ -23,50 +23,21 @@ from qa.retrieve import Hit, Retriever
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-NO_ANSWER = "I could not find that in the documents."
 DEFAULT_TOP_K = 3
 # Read the best-ranked passage alone first and skip the others when its span's margin (span logit minus null
-# logit) reaches this: the reader prefers that span to "no answer". Chosen on the reader's held-out SQuAD
-# training articles (benchmarks/bench_early_stop.py, 880 questions, top_k 3, shipped reader): F1 45.8 vs 43.7
-# when reading all three (the retriever's first choice breaks near-ties well); one passage read for 60% of
-# the questions. Higher margins score between the two.
+# logit) reaches the stop margin: the reader's card stores the one chosen for it on end-to-end F1 over its
+# held-out training articles (``qa eval-corpus --choose``); this is the fallback for readers without one.
 DEFAULT_STOP_MARGIN = 0.0
+# Without an answer, the best candidate is shown as evidence when its margin is within this of the threshold.
+# benchmarks/bench_evidence.py (seed + out-of-corpus questions, 300 SQuAD dev questions end to end): a window
+# of 2 gives evidence for half of the declined answerable questions (its F1 54) while showing a passage for
+# 1 of 6 unanswerable seed questions, 2 of 16 out-of-corpus ones and 18% of SQuAD's unanswerables; 4 would
+# reach 2 in 3 declined answerable questions but mislead on a third of the unanswerable ones.
+EVIDENCE_WINDOW = 2.0
 
 
 class QuestionError(ValueError):
     """The question cannot be answered as given (empty, too long); the message says why."""
-
-
-@dataclass(frozen=True)
-class Citation:
-    """Where an answer is written: ``passage[start:end]`` is the answer text."""
-
-    doc_id: str
-    paragraph: int
-    start: int  # char offset of the answer in ``passage``
-    end: int
-    passage: str
-    score: float = 0.0  # the reader's confidence margin for this span
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The reader's answer ("" when the documents do not answer) with its citations, best first."""
-
-    text: str
-    score: float
-    citations: list[Citation] = field(default_factory=list)
-    hits: list[Hit] = field(default_factory=list)  # the retrieved paragraphs, best first
-    query: str = ""  # what was sent to the retriever (the question, plus context for follow-ups)
-    seconds: float = 0.0
-
-    @property
-    def found(self) -> bool:
-        return bool(self.text)
-
-    @property
-    def message(self) -> str:
-        return self.text or NO_ANSWER
 
 
 def without_controls(text: str) -> str:
@@ -96,8 +67,9 @@ class QA:
 
     ``embedder`` / ``reader``: a hub id or folder (default: the packaged models). ``top_k``: passages
     retrieved per question. ``threshold``: the reader's no-answer margin (default: its card's).
-    ``stop_margin``: skip the lower-ranked passages when the top one's span is this confident (None: always
-    read all ``top_k``). ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/runtime.py``.
+    ``stop_margin``: skip the lower-ranked passages when the top one's span is this confident (default: the
+    reader card's, else ``DEFAULT_STOP_MARGIN``; ``float("inf")``: always read all ``top_k``).
+    ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/runtime.py``.
 
     >>> qa = QA(documents_dir="seeds", index_dir="index")
     >>> qa.answer("Where did the meeting take place?").text
@@ -112,8 +84,9 @@ class QA:
         reader: str | None = None,
         top_k: int = DEFAULT_TOP_K,
         threshold: float | None = None,
-        stop_margin: float | None = DEFAULT_STOP_MARGIN,
+        stop_margin: float | None = None,
         backend: str | None = None,
+        evidence_window: float = EVIDENCE_WINDOW,
     ):
         self.documents_dir = Path(documents_dir)
         self.index_dir = Path(index_dir)
@@ -121,8 +94,9 @@ class QA:
         self.reader_name = reader
         self.top_k = top_k
         self.threshold_override = threshold
-        self.stop_margin = stop_margin
+        self.stop_margin_override = stop_margin
         self.backend = backend
+        self.evidence_window = evidence_window
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
@@ -143,6 +117,13 @@ class QA:
                 self._reader = Reader(self.reader_name, threshold=self.threshold_override, backend=self.backend)
             return self._reader
 
+    @property
+    def stop_margin(self) -> float:
+        """The early-stop margin in force (``inf``: every retrieved passage is read)."""
+        if self.stop_margin_override is not None:
+            return self.stop_margin_override
+        return float(self.reader.card.get("stop_margin", DEFAULT_STOP_MARGIN))
+
     def index(self, force: bool = False, progress: bool = False) -> Index:
         """Bring the index up to date with the documents (rebuild when forced) and return it."""
         with self._lock:
@@ -162,11 +143,12 @@ class QA:
         """Answer ``question`` from the documents; ``history`` (earlier turns) resolves follow-ups."""
         started = time.perf_counter()
         question = clean_question(question)
-        query = without_controls(contextual_query(question, history))  # earlier turns are user text too
+        understood, query = (without_controls(text) for text in understand(question, history))  # history is user text
         hits = self.retrieve(query, top_k)
         reader = self.reader
-        spans = reader.read(question, [hit.paragraph.text for hit in hits], stop_margin=self.stop_margin)
-        citations = [
+        stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
+        spans = reader.read(understood, [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
+        candidates = [
             Citation(
                 doc_id=hits[span.passage_index].paragraph.doc_id,
                 paragraph=hits[span.passage_index].paragraph.paragraph,
@@ -176,16 +158,22 @@ class QA:
                 score=span.score,
             )
             for span in spans
-            if span.is_answer(reader.threshold)
+            if span.text
         ]
-        best = spans[0] if spans else None
+        citations = [c for c in candidates if c.score > reader.threshold]
+        evidence = [] if citations else [c for c in candidates if c.score > reader.threshold - self.evidence_window]
         return Answer(
-            text=best.text if citations else "",
-            score=best.score if best else float("-inf"),
+            text=citations[0].text if citations else "",
+            score=spans[0].score if spans else float("-inf"),
             citations=citations,
             hits=hits,
             query=query,
+            question=understood,
+            asked=question,
             seconds=time.perf_counter() - started,
+            candidates=candidates,
+            evidence=evidence[:1],
+            threshold=reader.threshold,
         )
 
     def _documents_fingerprint(self) -> tuple:

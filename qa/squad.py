@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import gzip
 import json
+import os
 import re
 import string
 from dataclasses import dataclass
@@ -27,10 +29,10 @@ class SquadExample:
 
 
 def load_squad(path: str | Path) -> list[SquadExample]:
-    """Read a SQuAD v1.1/v2.0 JSON file into examples (answerable or not)."""
+    """Read a SQuAD v1.1/v2.0 JSON file (or its ``.gz``) into examples (answerable or not)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        data = json.loads(read_text(path))["data"]
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"{path} is not a readable SQuAD JSON file: {error}") from error
     examples = []
@@ -50,6 +52,43 @@ def load_squad(path: str | Path) -> list[SquadExample]:
                     )
                 )
     return examples
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file's content, gunzipped when its name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return handle.read()
+    return path.read_text(encoding="utf-8")
+
+
+def write_squad(path: str | Path, examples: list[SquadExample]) -> Path:
+    """Write examples as a SQuAD 2.0 file (gzipped when the name ends in ``.gz``), through a temp file.
+
+    Articles and paragraphs keep the order in which they first appear; only the first reference answer
+    of each question has a known ``answer_start``, the others get the first occurrence of their text."""
+    path = Path(path)
+    articles: dict[str, dict[str, list]] = {}
+    for ex in examples:
+        answers = [
+            {"text": text, "answer_start": ex.answer_start if i == 0 else max(ex.context.find(text), 0)}
+            for i, text in enumerate(ex.answers)
+        ]
+        qa = {"id": ex.id, "question": ex.question, "answers": answers, "is_impossible": ex.is_impossible}
+        articles.setdefault(ex.title, {}).setdefault(ex.context, []).append(qa)
+    data = [
+        {"title": title, "paragraphs": [{"context": context, "qas": qas} for context, qas in paragraphs.items()]}
+        for title, paragraphs in articles.items()
+    ]
+    text = json.dumps({"version": "v2.0", "data": data}, ensure_ascii=False)
+    temp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".gz":
+        with gzip.open(temp, "wt", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+    return path
 
 
 def normalize_answer(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED_DATA = ROOT.parent / "shared" / "data" / "squad"
 SEED_DOC = "000_ba938e0baee4174c.txt"
+
+
+def only_highlight_tags(markdown: str) -> bool:
+    """True when the only HTML tags in a rendered answer are the project's own highlights (<mark>, <u>)."""
+    return set(re.findall(r"<[^>]*>", markdown)) <= {"<mark>", "</mark>", "<u>", "</u>"}
 
 
 def has_trained_reader() -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from qa import QA
 from qa.chat import render_markdown
 from qa.documents import MAX_DOCUMENT_BYTES, load_documents, read_document
+from tests.conftest import only_highlight_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -110,16 +110,13 @@ def test_indexing_skips_bad_documents_and_goes_on(bad_qa, caplog):
         assert text[paragraph.start : paragraph.end] == paragraph.text
 
 
-def only_mark_tags(markdown: str) -> bool:
-    return set(re.findall(r"<[^>]*>", markdown)) <= {"<mark>", "</mark>"}
-
-
 def test_citations_escape_html_and_markdown_in_documents(bad_qa, monkeypatch):
-    monkeypatch.setattr(bad_qa, "stop_margin", None)  # read all 3 Falcon paragraphs, not only the first
+    # read all 3 Falcon paragraphs, not only the first
+    monkeypatch.setattr(bad_qa, "stop_margin_override", float("inf"))
     answer = bad_qa.answer("What is the launch code of the Falcon project?", top_k=8)
     assert EVIL_DOC in {c.doc_id for c in answer.citations}
     markdown = render_markdown(answer, max_citations=len(answer.citations))
-    assert only_mark_tags(markdown), markdown
+    assert only_highlight_tags(markdown), markdown
     text = markdown.replace("<mark>", "").replace("</mark>", "")
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
     assert "&lt;script&gt;window\\.\\_\\_xss = 'doc'&lt;/script&gt;" in text
@@ -131,7 +128,7 @@ def test_citation_escapes_an_html_file_name(bad_qa):
     answer = bad_qa.answer("What colour was the harbour lighthouse repainted during the spring festival?")
     assert ODD_NAME in {c.doc_id for c in answer.citations}
     markdown = render_markdown(answer)
-    assert only_mark_tags(markdown), markdown
+    assert only_highlight_tags(markdown), markdown
     assert "odd&lt;img src=y onerror=alert\\(4\\)&gt;\\.md" in markdown
 
 
@@ -167,4 +164,4 @@ def test_trained_reader_still_answers_beside_bad_documents(bad_folder, tmp_path)
     answer = qa.answer(MEETING_QUESTION)
     assert answer.text == "Ayn Issa"
     assert answer.citations[0].doc_id == SEED_DOC
-    assert only_mark_tags(render_markdown(qa.answer("What is the launch code of the Falcon project?")))
+    assert only_highlight_tags(render_markdown(qa.answer("What is the launch code of the Falcon project?")))

@@ -24,6 +24,7 @@ import qa as qa_package
 from qa import QA, QuestionError
 from qa.chat import escape, render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, clean_question
+from tests.conftest import only_highlight_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -77,10 +78,6 @@ ANSWERED = {
 SAME_AS_MEETING = ["NUL inside", "surrogate inside", "tabs and line separators"]
 
 
-def only_mark_tags(markdown: str) -> bool:
-    return set(re.findall(r"<[^>]*>", markdown)) <= {"<mark>", "</mark>"}
-
-
 def assert_sound_answer(answer) -> None:
     """An extractive answer: the text is the best citation's span of its passage, and it renders safely."""
     for citation in answer.citations:
@@ -91,7 +88,7 @@ def assert_sound_answer(answer) -> None:
     else:
         assert not answer.citations
     assert "HACKED" not in answer.text
-    assert only_mark_tags(render_markdown(answer))
+    assert only_highlight_tags(render_markdown(answer))
 
 
 # ---------------------------------------------------------------- clean_question and the length check
@@ -203,7 +200,7 @@ def test_bad_history_through_the_chat_page(tiny_qa):
     assert cleaned == [("Where did   it happen?", "In   Ayn Issa"), ("y" * MAX_QUESTION_CHARS, "")]
     reply = respond(tiny_qa, "And there?", history)
     assert reply == render_markdown(tiny_qa.answer("And there?", history=cleaned))
-    assert only_mark_tags(reply)
+    assert only_highlight_tags(reply)
 
 
 # ---------------------------------------------------------------- the real pipeline (trained reader)
@@ -339,7 +336,7 @@ def test_server_answers_odd_questions(client, tiny_qa):
             continue
         reply = ask(client, question)
         assert reply == render_markdown(tiny_qa.answer(question)), key
-        assert "Traceback" not in reply and only_mark_tags(reply)
+        assert "Traceback" not in reply and only_highlight_tags(reply)
 
 
 def test_server_takes_surrogates_and_nuls_over_raw_http(server, tiny_qa):

@@ -1,6 +1,6 @@
-from qa.chat import contextual_query, escape, render_markdown, turns
+from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation
+from qa.chat import answer_text, escape, render_markdown, turns, understand
 from qa.documents import Paragraph
-from qa.pipeline import Answer, Citation
 from qa.retrieve import Hit
 
 PASSAGE = "The meeting reportedly occurred in Ayn Issa, the interim base for Raqqa Civil Council."
@@ -17,18 +17,37 @@ def test_turns_accepts_messages_and_pairs():
     assert turns(None) == []
 
 
-def test_follow_up_gets_the_last_turn_added():
+def test_a_follow_up_is_understood_and_retrieved_as_a_self_contained_question():
+    history = [
+        ("Which council is making a broader effort to get civilians out?", "**the Raqqa Civil Council**\n[1] ...")
+    ]
+    understood, query = understand("Where is its interim base?", history)
+    assert understood == "Where is the Raqqa Civil Council's interim base?"
+    assert query == understood
+
+
+def test_an_unresolved_follow_up_keeps_the_last_turn_in_its_query():
     history = [("Who is making a broader effort to get civilians out?", "**the Raqqa Civil Council**\n[1] ...")]
-    query = contextual_query("Where is it based?", history)
-    assert query.startswith("Where is it based?") and "broader effort" in query and "Raqqa Civil Council" in query
+    understood, query = understand("Who else?", history)
+    assert query.startswith("Who else") and "broader effort" in query and "Raqqa Civil Council" in query
     assert "[1]" not in query and "*" not in query
 
 
 def test_self_contained_question_is_left_alone():
     history = [("Where did the meeting take place?", "Ayn Issa")]
     question = "How many civilians were evacuated from Raqqa since Monday according to Dillon?"
-    assert contextual_query(question, history) == question
-    assert contextual_query("Where did it happen?", []) == "Where did it happen?"
+    assert understand(question, history) == (question, question)
+    assert understand("Where did it happen?", []) == ("Where did it happen?", "Where did it happen?")
+
+
+def test_the_products_own_messages_are_not_answers():
+    assert answer_text(f"**{escape(NO_ANSWER)}**\n\nClosest passage: news.txt") == ""
+    assert answer_text("**Please type a question\\.**") == ""
+    assert answer_text("**at least 700**\n\n[1] news.txt") == "at least 700"
+    assert answer_text("**Raqqa24 \\(activists\\) &amp; co**") == "Raqqa24 (activists) & co"
+    history = [("Who won the cup?", f"**{escape(NO_ANSWER)}**"), ("When?", "")]
+    understood, query = understand("Where?", history[:1])
+    assert "find that" not in understood and "find that" not in query
 
 
 def test_escape_neutralises_html_and_markdown():
@@ -66,3 +85,22 @@ def test_no_answer_says_so():
     paragraph = Paragraph("news.txt", 0, PASSAGE, 0, len(PASSAGE))
     markdown = render_markdown(Answer("", -3.0, [], [Hit(paragraph, 0.1, 0.5, 1, None, None)]))
     assert markdown.startswith("**I could not find that in the documents\\.**")
+
+
+def test_confident_answers_show_their_confidence():
+    start = PASSAGE.index("Ayn Issa")
+    markdown = render_markdown(answer_with(PASSAGE, start, start + 8))
+    assert "confidence 95%" in markdown  # margin 3.0 -> 1 / (1 + e^-3)
+
+
+def test_unsure_answers_show_the_candidate_underlined_and_say_so():
+    start = PASSAGE.index("Ayn Issa")
+    candidate = Citation("news.txt", 2, start, start + 8, PASSAGE, -0.5)
+    unsure = Answer("", -0.5, [], [], candidates=[candidate], evidence=[candidate], threshold=0.5)
+    markdown = render_markdown(unsure)
+    first, *rest = markdown.splitlines()
+    assert first == f"**{escape(NOT_SURE)}**" and answer_text(markdown) == ""
+    assert "<u>Ayn Issa</u>" in markdown and "<mark>" not in markdown
+    assert "confidence 38%" in markdown and "needed: 62%" in markdown
+    hopeless = Answer("", -9.0, [], [], candidates=[candidate], evidence=[], threshold=0.5)
+    assert render_markdown(hopeless) == f"**{escape(NO_ANSWER)}**"  # no misleading passage

@@ -4,7 +4,9 @@ from dataclasses import fields
 import pytest
 
 from qa import QA, Answer, Citation, QuestionError
-from qa.pipeline import MAX_QUESTION_CHARS, NO_ANSWER, clean_question
+from qa.answers import NO_ANSWER
+from qa.chat import render_markdown
+from qa.pipeline import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import SEEDS, needs_trained_reader
 
 
@@ -12,7 +14,7 @@ from tests.conftest import SEEDS, needs_trained_reader
 def tiny_qa(tmp_path_factory, tiny_reader_dir):
     """The real embedder and index with a tiny untrained reader: checks the contract, not the answers."""
     base = tmp_path_factory.mktemp("tiny-qa")
-    qa = QA(SEEDS, base / "index", reader=str(tiny_reader_dir), threshold=float("-inf"), stop_margin=None)
+    qa = QA(SEEDS, base / "index", reader=str(tiny_reader_dir), threshold=float("-inf"), stop_margin=float("inf"))
     return qa
 
 
@@ -100,3 +102,15 @@ def test_module_level_answer_uses_the_seeds(monkeypatch, tmp_path):
     result = answer("How many militants remain in the city?")
     assert "400" in result.text
     assert json.loads((tmp_path / "index" / "meta.json").read_text())["documents"]
+
+
+@needs_trained_reader
+def test_below_the_threshold_the_real_reader_shows_its_evidence(seed_qa):
+    sure = seed_qa.answer("Where did the meeting take place?")
+    strict = QA(seed_qa.documents_dir, seed_qa.index_dir, threshold=sure.score + 0.5)
+    unsure = strict.answer("Where did the meeting take place?")
+    assert unsure.text == "" and unsure.citations == []
+    assert [c.text for c in unsure.evidence] == ["Ayn Issa"] and unsure.threshold == sure.score + 0.5
+    assert "<u>Ayn Issa</u>" in render_markdown(unsure)
+    hopeless = seed_qa.answer("Who won the 2018 football World Cup?")
+    assert hopeless.text == "" and hopeless.evidence == [] and hopeless.candidates

@@ -4,8 +4,9 @@ import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.read import Reader, encode_windows
-from qa.squad import SquadExample, load_squad
-from qa.train import TrainConfig, label_positions, split_calibration, train
+from qa.squad import SquadExample, load_squad, write_squad
+from qa.train import TrainConfig, latest_checkpoint, train
+from qa.train_data import label_positions, retrieval_negatives, split_calibration, take_shard
 
 PARAGRAPHS = [
     (
@@ -105,9 +106,67 @@ def test_short_training_run_lowers_the_loss_and_checkpoints_load_back(squad_file
     reader = Reader(output, backend="torch")
     assert reader.threshold == card["threshold"]
     assert str(next(reader.model.parameters()).dtype) == "torch.float32"  # stored float16, loaded float32
-    checkpoint = output / "checkpoints" / "epoch-12"
+    checkpoint = latest_checkpoint(output)
+    assert checkpoint.name == f"step-{card['steps']}"
     assert AutoModelForQuestionAnswering.from_pretrained(checkpoint) is not None
 
     resumed = train(TrainConfig(**{**config.__dict__, "epochs": 13}), resume=True)
     assert resumed["steps"] == card["steps"] + card["steps"] // 12
-    assert (output / "checkpoints" / "epoch-13").is_dir()
+    assert latest_checkpoint(output).name == f"step-{resumed['steps']}"
+    assert len(list((output / "checkpoints").iterdir())) == 2  # only the newest two are kept
+
+
+def test_a_run_stopped_mid_epoch_resumes_where_it_stopped(squad_file, tiny_reader_dir, tmp_path):
+    """Checkpoints inside an epoch: a stopped run continues with the next batch, not from the epoch start."""
+    common = dict(
+        train_files=[str(squad_file)],
+        base=str(tiny_reader_dir),
+        epochs=1,
+        batch_size=1,
+        max_length=64,
+        stride=16,
+        calibration_fraction=0.0,
+        checkpoint_minutes=0.0,  # a checkpoint after every step
+        precision="fp32",
+    )
+    whole = train(TrainConfig(output=str(tmp_path / "whole"), **common))
+    stopped = train(TrainConfig(output=str(tmp_path / "split"), max_steps=3, **common))
+    assert stopped["steps"] == 3
+    resumed = train(TrainConfig(output=str(tmp_path / "split"), **common), resume=True)
+    assert resumed["steps"] == whole["steps"] == len(load_squad(squad_file))
+    assert resumed["epoch_losses"] and resumed["train_features"] == whole["train_features"]
+
+
+def test_retrieval_negatives_are_other_paragraphs_of_the_article_without_the_answer():
+    article = [
+        "The Tabqa dam holds Lake Assad on the Euphrates river.",
+        "The deal at the dam was reached in May between the SDF and ISIS.",
+        "Raqqa lies on the Euphrates river east of the dam.",
+    ]
+    examples = [
+        SquadExample("q1", "Dam", "When was the deal at the dam reached?", article[1], ("May",), 35),
+        SquadExample("q2", "Dam", "Which lake does the Tabqa dam hold?", article[0], ("Lake Assad",), 20),
+        SquadExample("q3", "Dam", "Who built the dam?", article[0], (), -1),
+    ]
+    negatives = retrieval_negatives(examples, share=1.0, seed=0)
+    assert [n.id for n in negatives] == ["q1#negative", "q2#negative"]  # unanswerable questions get none
+    for negative, source in zip(negatives, examples):
+        assert negative.is_impossible and negative.question == source.question
+        assert negative.context in article and negative.context != source.context
+        assert source.answers[0] not in negative.context
+    assert retrieval_negatives(examples, share=0.0, seed=0) == []
+
+
+def test_shards_partition_the_articles(squad_file):
+    examples = load_squad(squad_file)
+    shards = [take_shard(examples, f"{k}/3", seed=5) for k in (1, 2, 3)]
+    titles = [{e.title for e in shard} for shard in shards]
+    assert all(titles) and set().union(*titles) == {e.title for e in examples}
+    assert not (titles[0] & titles[1] or titles[0] & titles[2] or titles[1] & titles[2])
+    with pytest.raises(ValueError, match="K/N"):
+        take_shard(examples, "two of three", seed=5)
+
+
+def test_squad_files_round_trip_gzipped(squad_file, tmp_path):
+    examples = load_squad(squad_file)
+    assert load_squad(write_squad(tmp_path / "copy.json.gz", examples)) == examples

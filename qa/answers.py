@@ -1,0 +1,70 @@
+"""What an answer is: the types that flow out of the pipeline into the chat, the CLI and the Python API."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from qa.retrieve import Hit
+
+NO_ANSWER = "I could not find that in the documents."
+NOT_SURE = "Not sure: no answer in the documents is certain enough."
+
+
+def confidence(margin: float) -> float:
+    """A reader margin (span score minus "no answer" score) as a probability: the two-way softmax of the span
+    against "no answer"."""
+    if margin == -math.inf:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where an answer is written: ``passage[start:end]`` is the answer text."""
+
+    doc_id: str
+    paragraph: int
+    start: int  # char offset of the answer in ``passage``
+    end: int
+    passage: str
+    score: float = 0.0  # the reader's confidence margin for this span
+
+    @property
+    def text(self) -> str:
+        return self.passage[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reader's answer ("" when the documents do not answer) with its citations, best first.
+
+    ``candidates`` holds the best span of every passage the reader read, best first, whether or not it
+    cleared the threshold (what evaluation sweeps); ``evidence`` those of them worth showing when the reader
+    is unsure (``text`` is then ""): below the threshold but above the pipeline's evidence floor."""
+
+    text: str
+    score: float
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)  # the retrieved paragraphs, best first
+    query: str = ""  # what was sent to the retriever (the question, plus context for follow-ups)
+    question: str = ""  # the question as understood: a follow-up made self-contained; what the reader read
+    asked: str = ""  # the question as asked (cleaned of control characters)
+    seconds: float = 0.0
+    candidates: list[Citation] = field(default_factory=list)
+    # When there is no answer: the candidates worth checking (below the threshold, above the evidence floor).
+    evidence: list[Citation] = field(default_factory=list)
+    threshold: float = 0.0  # the no-answer threshold the answer was decided with
+
+    @property
+    def found(self) -> bool:
+        return bool(self.text)
+
+    @property
+    def rewritten(self) -> bool:
+        """True when a follow-up was turned into another question (``question`` differs from ``asked``)."""
+        return bool(self.question) and self.question != self.asked
+
+    @property
+    def message(self) -> str:
+        return self.text or NO_ANSWER

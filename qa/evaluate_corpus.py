@@ -1,0 +1,196 @@
+"""Score the whole system on a SQuAD-format file (``qa eval-corpus``): retrieval, reading and the no-answer
+decision together, as a user meets them.
+
+Each article of the file becomes one document (its paragraphs separated by blank lines) in a temporary
+folder, which the product indexes with its own path; every question then goes through ``QA.answer()``. A
+question's gold paragraphs are the product paragraphs that hold its answer, so recall@k says whether the
+retriever handed the reader the right text. ``choose_settings`` picks the no-answer threshold and the
+early-stop margin that maximise end-to-end F1 (run it on held-out training articles, never on dev).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from qa.documents import load_paragraphs
+from qa.models import resolve_reader
+from qa.pipeline import QA
+from qa.read import CARD_NAME, read_card
+from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics
+
+STOP_MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)  # searched by choose_settings (inf: read every passage)
+
+
+@dataclass
+class CorpusRun:
+    """One question through the system: its prediction, what was retrieved and every span the reader read."""
+
+    example: SquadExample
+    gold: set[str]  # ids ("doc#n") of the product paragraphs holding the answer; empty when unanswerable
+    prediction: str
+    retrieved: list[str]
+    seconds: float
+    spans: list[tuple[int, float, str]] = field(default_factory=list)  # (retrieval rank, margin, text)
+
+
+def sample_examples(examples: list[SquadExample], limit: int | None, seed: int = 0) -> list[SquadExample]:
+    """A fixed random sample of ``limit`` examples (all when ``limit`` is None), in file order."""
+    if not limit or limit >= len(examples):
+        return examples
+    chosen = set(random.Random(seed).sample(range(len(examples)), limit))
+    return [example for position, example in enumerate(examples) if position in chosen]
+
+
+def write_corpus(examples: list[SquadExample], folder: Path) -> dict[str, tuple[str, int]]:
+    """One ``.txt`` document per article in ``folder``; returns context -> (doc_id, char offset in the document)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    articles: dict[str, dict[str, None]] = {}
+    for example in examples:
+        articles.setdefault(example.title, {})[example.context] = None
+    where = {}
+    for number, (title, contexts) in enumerate(articles.items()):
+        doc_id = f"{number:04d}_{re.sub(r'[^A-Za-z0-9]+', '_', title)[:60].strip('_') or 'article'}.txt"
+        offset, parts = 0, []
+        for context in contexts:
+            where.setdefault(context, (doc_id, offset))
+            parts.append(context)
+            offset += len(context) + 2
+        (folder / doc_id).write_text("\n\n".join(parts), encoding="utf-8")
+    return where
+
+
+def gold_paragraphs(example: SquadExample, where: dict[str, tuple[str, int]], spans_by_doc: dict) -> set[str]:
+    """Ids of the product paragraphs overlapping the example's first answer (none when unanswerable)."""
+    if example.is_impossible:
+        return set()
+    doc_id, offset = where[example.context]
+    start = offset + example.answer_start
+    end = start + len(example.answers[0])
+    return {pid for pid, p_start, p_end in spans_by_doc.get(doc_id, []) if p_start < end and start < p_end}
+
+
+def answer_all(qa: QA, questions: list[SquadExample], gold_of, progress: bool = True) -> list[CorpusRun]:
+    """Put each question through ``qa.answer()`` (after one warm-up answer) and keep what happened."""
+    qa.index(progress=progress)
+    qa.answer(questions[0].question)  # load the models outside the timed loop
+    runs = []
+    for example in tqdm(questions, desc="questions", unit="q", disable=not progress):
+        started = time.perf_counter()
+        answer = qa.answer(example.question)
+        seconds = time.perf_counter() - started
+        rank_of = {(hit.paragraph.doc_id, hit.paragraph.paragraph): rank for rank, hit in enumerate(answer.hits)}
+        runs.append(
+            CorpusRun(
+                example=example,
+                gold=gold_of(example),
+                prediction=answer.text,
+                retrieved=[hit.paragraph.id for hit in answer.hits],
+                seconds=seconds,
+                spans=[(rank_of[(c.doc_id, c.paragraph)], c.score, c.text) for c in answer.candidates],
+            )
+        )
+    return runs
+
+
+def corpus_metrics(runs: list[CorpusRun]) -> dict:
+    """SQuAD 2.0 figures of the predictions, retrieval recall@1/@3 of the gold paragraph, latency."""
+    examples = [run.example for run in runs]
+    metrics = squad_v2_metrics(examples, {run.example.id: run.prediction for run in runs})
+    answerable = [run for run in runs if run.gold]
+    for k in (1, 3):
+        hit = [bool(run.gold & set(run.retrieved[:k])) for run in answerable]
+        metrics[f"recall@{k}"] = 100 * float(np.mean(hit)) if hit else None
+    latencies = 1000 * np.array([run.seconds for run in runs])
+    metrics["latency_ms_p50"] = float(np.percentile(latencies, 50))
+    metrics["latency_ms_p95"] = float(np.percentile(latencies, 95))
+    return metrics
+
+
+def evaluate_corpus(
+    squad_file: str | Path, make_qa, limit: int | None = None, choose: bool = False, progress: bool = True
+) -> tuple[dict, list[CorpusRun], list[dict]]:
+    """Index ``squad_file``'s articles and answer (a fixed sample of ``limit`` of) its questions through
+    ``make_qa(documents_dir, index_dir, read_all)``. Returns the metrics, the runs and, with ``choose``, the
+    ``choose_settings`` table from a second pass that reads every retrieved passage."""
+    examples = load_squad(squad_file)
+    if not examples:
+        raise ValueError(f"{squad_file} holds no questions.")
+    questions = sample_examples(examples, limit)
+    with tempfile.TemporaryDirectory(prefix="qa-eval-corpus-") as temp:
+        documents, index = Path(temp) / "documents", Path(temp) / "index"
+        where = write_corpus(examples, documents)
+        spans_by_doc: dict[str, list] = {}
+        for paragraph in load_paragraphs(documents)[1]:
+            spans_by_doc.setdefault(paragraph.doc_id, []).append((paragraph.id, paragraph.start, paragraph.end))
+
+        def gold_of(example: SquadExample) -> set[str]:
+            return gold_paragraphs(example, where, spans_by_doc)
+
+        runs = answer_all(make_qa(documents, index, False), questions, gold_of, progress)
+        choices = (
+            choose_settings(answer_all(make_qa(documents, index, True), questions, gold_of, progress)) if choose else []
+        )
+    return corpus_metrics(runs), runs, choices
+
+
+def store_settings(reader_name: str | Path | None, choice: dict, source: str | Path) -> Path:
+    """Write a ``choose_settings`` row's threshold and stop margin into the reader's card (atomically)."""
+    folder = Path(resolve_reader(reader_name))
+    card_path = folder / CARD_NAME
+    if not folder.is_dir():
+        raise ValueError(f"--store needs a reader folder; {folder} is not one.")
+    card = read_card(folder)
+    card["threshold"] = choice["threshold"]
+    card["stop_margin"] = choice["stop_margin"] if math.isfinite(choice["stop_margin"]) else None
+    card["end_to_end_choice"] = {"file": str(source), **{k: v for k, v in choice.items() if k != "threshold"}}
+    temp = card_path.with_name(card_path.name + ".tmp")
+    temp.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    os.replace(temp, card_path)
+    return card_path
+
+
+def choose_settings(runs: list[CorpusRun], stop_margins=STOP_MARGINS) -> list[dict]:
+    """End-to-end F1 at the best threshold for each stop margin, best first.
+
+    ``runs`` must come from a system that read every retrieved passage (stop margin inf): each stop margin is
+    then replayed exactly: the top-ranked passage's span alone when its margin reaches the stop margin, else
+    the best span of all."""
+    examples = [run.example for run in runs]
+    rows = []
+    for stop_margin in stop_margins:
+        texts, margins = {}, {}
+        for run in runs:
+            best = _replayed_best(run.spans, stop_margin)
+            texts[run.example.id], margins[run.example.id] = (best[2], best[1]) if best else ("", -math.inf)
+        threshold = best_threshold(examples, margins, texts)
+        predictions = {i: (texts[i] if margins[i] > threshold else "") for i in texts}
+        metrics = squad_v2_metrics(examples, predictions)
+        read_one = sum(1 for run in runs if run.spans and _first_passage_stops(run.spans, stop_margin))
+        rows.append(
+            {"stop_margin": stop_margin, "threshold": threshold, **metrics, "read_one_share": read_one / len(runs)}
+        )
+    return sorted(rows, key=lambda row: -row["f1"])
+
+
+def _first_passage_stops(spans: list[tuple[int, float, str]], stop_margin: float) -> bool:
+    top = [span for span in spans if span[0] == 0]
+    return bool(top) and top[0][1] >= stop_margin
+
+
+def _replayed_best(spans: list[tuple[int, float, str]], stop_margin: float) -> tuple[int, float, str] | None:
+    if not spans:
+        return None
+    if _first_passage_stops(spans, stop_margin):
+        return next(span for span in spans if span[0] == 0)
+    return max(spans, key=lambda span: span[1])

@@ -1,0 +1,214 @@
+"""Follow-up questions: turn (earlier turns, question) into a self-contained question.
+
+Rules over the previous turn's (resolved) question and the answer the system gave, no model:
+
+- **Complete questions stay as they are**: no pronoun that points back, not elliptical.
+- **Ellipsis** ("When?", "Between whom?", "On what date?"): the short question's wh-phrase is put in front of
+  the previous question's statement, with the previous answer in the slot its wh-phrase asked about:
+  "Where was a similar deal reached in May?" / "the Tabqa dam" + "Between whom?" ->
+  "Between whom was a similar deal reached in May at the Tabqa dam?"
+- **Said so / that**: "Who said so?" after "How many militants remain in the city?" / "around 400" ->
+  "Who said that around 400 militants remain in the city?"
+- **Pronouns**: a subject pronoun (he, she, it, they) becomes the previous turn's subject, or its answer when
+  the previous question asked for the subject ("Which group posted...?"); an object pronoun (him, them, it
+  at the end) becomes the previous answer; possessives get "'s".
+
+The product's own messages ("I could not find that in the documents.") are never taken as an answer. Every
+earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+WH_WORDS = {"what", "which", "who", "whom", "whose", "where", "when", "why", "how"}
+AUXILIARIES = {
+    "is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would",
+    "should", "shall", "may", "might", "must",
+}  # fmt: skip
+PARTICIPLES = {
+    "made", "held", "done", "seen", "given", "taken", "known", "built", "born", "left", "sent", "said", "told",
+    "found", "kept", "brought", "thought", "bought", "won", "lost", "paid", "met", "led", "run", "put", "set",
+}  # fmt: skip
+DO_FORMS = {"do", "does", "did"}
+PREPOSITIONS = {"between", "to", "from", "with", "since", "after", "before", "in", "on", "at", "for", "by", "about"}
+LEADING_CONNECTIVES = {"and", "but", "so", "then"}
+DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
+SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
+OBJECT_PRONOUNS = {"him", "them"}
+POSSESSIVES = {"his": "he", "its": "it", "their": "they"}
+SPEECH_VERBS = r"(?:say|says|said|tell|tells|told|report|reports|reported|claim|claims|claimed|state|stated|confirm|confirmed|deny|denied|announce|announced)"  # noqa: E501
+CLAUSE_REFERENCE = re.compile(rf"\b({SPEECH_VERBS}\b[^?]*?)\s+(so|that|this|it)\s*\??\s*$", re.IGNORECASE)
+PLACE_REFERENCE = re.compile(r"\b(that place|this place)\b", re.IGNORECASE)
+THERE = re.compile(r"\bthere\b(?=\s*\?|\s*$)", re.IGNORECASE)  # "How many people live there?", not "Is there ..."
+WORD = re.compile(r"[A-Za-z0-9'’-]+")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A question cut into its wh-phrase and the rest, and whether the rest is inverted (aux + subject)."""
+
+    wh_phrase: str  # "Where", "How many militants", "Between whom"
+    rest: str  # "was a similar deal reached in May"
+    inverted: bool  # the rest starts with an auxiliary and then its subject
+    subject: str  # the subject noun phrase of an inverted rest ("a similar deal"), else ""
+
+
+def parse(question: str) -> Parsed | None:
+    """Split a wh-question; None when it does not start with a (prepositional) wh-phrase."""
+    words = question.rstrip(" ?").split()
+    position = 1 if words and words[0].lower() in LEADING_CONNECTIVES else 0
+    if len(words) > position + 1 and words[position].lower() in PREPOSITIONS:
+        position += 1
+    if position >= len(words) or words[position].lower() not in WH_WORDS:
+        return None
+    end = position + 1
+    wh = words[position].lower()
+    if wh == "how" and end < len(words) and words[end].lower() not in AUXILIARIES:
+        end += 2 if words[end].lower() in ("many", "much") else 1  # "how many militants", "how old"
+    elif wh in ("which", "what", "whose"):  # "which activist group": the noun phrase runs to the verb
+        limit = min(len(words), end + 3)
+        while end < limit and not _is_verb(words[end]) and words[end][0].islower():
+            end += 1
+        if end == limit and limit < len(words) and not _is_verb(words[end]):
+            end = position + 1
+    rest = words[end:]
+    inverted = len(rest) >= 2 and rest[0].lower() in AUXILIARIES and not _is_verb(rest[1])
+    subject = _noun_phrase(rest[1:]) if inverted else ""
+    return Parsed(" ".join(words[:end]), " ".join(rest), inverted, subject)
+
+
+def _is_verb(word: str) -> bool:
+    """An auxiliary, or a word that reads as a participle or past tense ("posted", "trying", "held")."""
+    lower = word.lower()
+    return lower in AUXILIARIES or lower in PARTICIPLES or (len(lower) > 4 and lower.endswith(("ed", "ing")))
+
+
+def _starts_noun_phrase(word: str) -> bool:
+    lower = word.lower()
+    return lower in DETERMINERS or lower in SUBJECT_PRONOUNS or lower in ("i", "we", "you") or word[:1].isupper()
+
+
+def _noun_phrase(words: list[str]) -> str:
+    """The noun phrase at the start of ``words``: a determiner then lower-case words, or capitalised words."""
+    if not words:
+        return ""
+    if words[0][:1].isupper():
+        phrase = [words[0]]
+        for word in words[1:]:
+            if not (word[:1].isupper() or word.lower() in ("of", "for")):
+                break
+            phrase.append(word)
+        return " ".join(phrase).rstrip(",")
+    if words[0].lower() in SUBJECT_PRONOUNS:
+        return ""
+    phrase = [words[0]]
+    if len(words) > 1 and words[1][:1].isupper():  # "the Raqqah Civil Council"
+        return " ".join([words[0], _noun_phrase(words[1:])])
+    for word in words[1:3]:  # "the meeting", "a similar deal"
+        if word.lower() in AUXILIARIES or word.lower() in PREPOSITIONS:
+            break
+        phrase.append(word)
+        if not word.endswith(("ar", "al", "ic", "ed")) or len(phrase) == 3:  # adjectives let the phrase go on
+            break
+    return " ".join(phrase)
+
+
+def statement(parsed: Parsed, answer: str) -> str:
+    """The previous question as a statement, with its answer (if any) where the wh-phrase was."""
+    wh_words = parsed.wh_phrase.split()
+    preposition = wh_words[0] if wh_words[0].lower() in PREPOSITIONS | LEADING_CONNECTIVES else ""
+    rest = parsed.rest
+    if parsed.inverted:  # "was a similar deal reached" -> "a similar deal was reached"; "did X say" -> "X say"
+        auxiliary, remainder = rest.split(" ", 1)
+        after_subject = remainder[len(parsed.subject) :].strip() if remainder.startswith(parsed.subject) else ""
+        if parsed.subject and after_subject:
+            verb = "" if auxiliary.lower() in DO_FORMS else auxiliary.lower()
+            rest = " ".join(part for part in (parsed.subject, verb, after_subject) if part)
+    if parsed.inverted or (rest and _starts_noun_phrase(rest.split()[0])):
+        filler = " ".join(part for part in (preposition.lower(), answer) if part)
+        return " ".join(part for part in (rest, filler) if part)
+    head = answer
+    noun = [w for w in wh_words if w.lower() not in WH_WORDS | PREPOSITIONS | {"many", "much"}]
+    if answer and noun and wh_words[0].lower() == "how":  # "around 400" + "militants"
+        head = f"{answer} {' '.join(noun)}"
+    return " ".join(part for part in (head or " ".join(noun), parsed.rest) if part)
+
+
+def is_elliptical(question: str) -> bool:
+    """A wh-phrase alone: "When?", "Between whom?", "On what date?", "And in which countries?"."""
+    parsed = parse(question)
+    return parsed is not None and not parsed.rest and len(parsed.wh_phrase.split()) <= 4
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the previous turn leaves for the next one to refer to."""
+
+    question: str = ""  # the previous question, resolved
+    answer: str = ""  # the answer the system gave to it ("" when none)
+    topic: str = ""  # the latest common-noun subject ("the meeting", "a similar deal"): what "it" points to
+
+
+def resolve(question: str, history: list[tuple[str, str]]) -> str:
+    """``question`` made self-contained, given earlier (question, answer) turns; answers are plain text and
+    "" where the system found none."""
+    context = Context()
+    for asked, answered in history:
+        resolved = _resolve_one(asked, context)
+        parsed = parse(resolved)
+        subject = parsed.subject if parsed and parsed.inverted else ""
+        topic = subject if subject[:1].islower() and subject.split()[0] in DETERMINERS else context.topic
+        context = Context(resolved, answered, topic)
+    return _resolve_one(question, context)
+
+
+def _resolve_one(question: str, context: Context) -> str:
+    if not context.question:
+        return question
+    previous = parse(context.question)
+    if is_elliptical(question):
+        if previous is None:
+            return f"{question.rstrip(' ?')} {context.question.rstrip(' ?')}?"
+        wh = " ".join(w for w in parse(question).wh_phrase.split() if w.lower() not in LEADING_CONNECTIVES)
+        return f"{wh[0].upper()}{wh[1:]} {statement(previous, context.answer)}?"
+    said = CLAUSE_REFERENCE.search(question)
+    if said and previous is not None:
+        return f"{question[: said.start()]}{said.group(1)} that {statement(previous, context.answer)}?"
+    subject = previous.subject if previous and previous.inverted else ""
+    if previous is not None and not previous.inverted and context.answer:
+        subject = context.answer  # "Which group posted the tweets?" -> "Raqqa24": the subject is the answer
+    asked_for_person = previous is not None and previous.wh_phrase.split()[-1].lower() in ("who", "whom")
+    if asked_for_person and context.answer:
+        person = context.answer
+    else:
+        person = subject if subject[:1].isupper() else (context.answer or subject)
+    return _replace_pronouns(question, subject or context.answer, context.answer or subject, person, context.topic)
+
+
+def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str) -> str:
+    """Pronouns replaced: he/she/his -> ``person``, it/its -> ``topic`` (else ``subject``), they/their ->
+    ``subject``, him/them and a final "it" -> ``obj``; "that place" and a final "there" -> ``obj``."""
+    if obj:
+        question = PLACE_REFERENCE.sub(obj, question, count=1)
+        question = THERE.sub(f"in {obj}", question, count=1)
+    used: set[str] = set()
+
+    def substitute(match: re.Match) -> str:
+        word, lower = match.group(0), match.group(0).lower()
+        at_end = question[match.end() :].strip() in ("", "?")
+        if lower in ("he", "she", "his"):
+            choice = person
+        elif lower in ("it", "its"):
+            choice = obj if at_end and lower == "it" and obj not in used else (topic or subject)
+        elif lower in ("they", "their"):
+            choice = subject
+        else:  # him, them
+            choice = obj if obj not in used else ""
+        if not choice:
+            return word
+        used.add(choice)
+        return f"{choice}'s" if lower in POSSESSIVES else choice
+
+    return re.sub(r"\b(he|she|it|they|him|them|his|its|their)\b", substitute, question, flags=re.IGNORECASE)

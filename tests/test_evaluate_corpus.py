@@ -1,0 +1,105 @@
+"""``qa eval-corpus``: a SQuAD-format file becomes documents, the real system answers, the figures add up."""
+
+import json
+import math
+import shutil
+
+import pytest
+
+from qa.cli import main
+from qa.evaluate_corpus import (
+    STOP_MARGINS,
+    CorpusRun,
+    choose_settings,
+    evaluate_corpus,
+    gold_paragraphs,
+    store_settings,
+    write_corpus,
+)
+from qa.models import PACKAGED_READER
+from qa.pipeline import QA
+from qa.read import read_card
+from qa.squad import SquadExample, load_squad, write_squad
+from tests.conftest import SEED_DOC, SEEDS, needs_trained_reader
+
+QUESTIONS = [
+    ("Where did the meeting take place?", "Ayn Issa"),
+    ("How many civilians were evacuated since Monday?", "at least 700"),
+    ("Who won the football world cup in 1998?", None),
+]
+
+
+@pytest.fixture(scope="module")
+def seed_squad_file(tmp_path_factory):
+    """The seed article as a two-article SQuAD file (first and second half of its paragraphs)."""
+    blocks = [b.strip() for b in (SEEDS / SEED_DOC).read_text(encoding="utf-8").split("\n\n") if len(b.split()) > 8]
+    halves = {"Meeting": blocks[: len(blocks) // 2], "Evacuation": blocks[len(blocks) // 2 :]}
+    examples = []
+    for number, (question, answer) in enumerate(QUESTIONS):
+        if answer is None:
+            examples.append(SquadExample(f"q{number}", "Meeting", question, halves["Meeting"][0], (), -1))
+            continue
+        title, context = next((t, c) for t, cs in halves.items() for c in cs if answer in c)
+        examples.append(SquadExample(f"q{number}", title, question, context, (answer,), context.index(answer)))
+    for title, contexts in halves.items():  # every paragraph must reach the corpus, asked about or not
+        examples += [SquadExample(f"{title}-{i}", title, "What?", c, (), -1) for i, c in enumerate(contexts)]
+    return write_squad(tmp_path_factory.mktemp("corpus") / "seed.json", examples)
+
+
+def test_each_article_becomes_a_document_and_gold_paragraphs_hold_the_answer(seed_squad_file, tmp_path):
+    examples = load_squad(seed_squad_file)
+    where = write_corpus(examples, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0000_Meeting.txt", "0001_Evacuation.txt"]
+    for example in examples:
+        doc_id, offset = where[example.context]
+        assert (tmp_path / doc_id).read_text()[offset : offset + len(example.context)] == example.context
+    from qa.documents import load_paragraphs
+
+    spans = {}
+    for p in load_paragraphs(tmp_path)[1]:
+        spans.setdefault(p.doc_id, []).append((p.id, p.start, p.end))
+    paragraphs = {p.id: p.text for p in load_paragraphs(tmp_path)[1]}
+    ayn_issa = gold_paragraphs(examples[0], where, spans)
+    assert len(ayn_issa) == 1 and "Ayn Issa" in paragraphs[next(iter(ayn_issa))]
+    assert gold_paragraphs(examples[2], where, spans) == set()
+
+
+@needs_trained_reader
+def test_the_shipped_system_on_a_corpus(seed_squad_file, tmp_path):
+    def make_qa(documents, index, read_all):
+        return QA(documents, index, stop_margin=math.inf if read_all else None)
+
+    metrics, runs, choices = evaluate_corpus(seed_squad_file, make_qa, limit=None, choose=True, progress=False)
+    by_id = {run.example.id: run for run in runs}
+    assert by_id["q0"].prediction == "Ayn Issa"
+    assert by_id["q2"].prediction == ""  # nothing in the article answers it
+    assert by_id["q0"].gold & set(by_id["q0"].retrieved[:1])  # the right paragraph came first
+    assert metrics["total"] == len(runs) and metrics["recall@3"] == 100.0
+    assert 0 <= metrics["latency_ms_p50"] <= metrics["latency_ms_p95"]
+    assert sorted(row["stop_margin"] for row in choices) == sorted(STOP_MARGINS)
+    assert [row["f1"] for row in choices] == sorted((row["f1"] for row in choices), reverse=True)
+
+    reader_copy = tmp_path / "reader"
+    shutil.copytree(PACKAGED_READER, reader_copy)
+    store_settings(reader_copy, choices[0], seed_squad_file)
+    card = read_card(reader_copy)
+    assert card["threshold"] == choices[0]["threshold"] and "end_to_end_choice" in card
+    assert card["dev"] == read_card(PACKAGED_READER)["dev"]  # the rest of the card is kept
+
+
+def test_stop_margins_are_replayed_from_one_read():
+    example = SquadExample("a", "t", "q", "ctx", ("right",), 0)
+    # the top-ranked passage holds a weaker span than the second one
+    run = CorpusRun(example, {"d#0"}, "", ["d#0", "d#1"], 0.01, spans=[(1, 5.0, "right"), (0, 2.0, "wrong")])
+    rows = {row["stop_margin"]: row for row in choose_settings([run])}
+    assert rows[math.inf]["f1"] == 100.0  # reading both passages finds the right span
+    assert rows[1.0]["f1"] == 0.0 and rows[1.0]["read_one_share"] == 1.0  # stopping after the first does not
+    assert rows[3.0]["f1"] == 100.0 and rows[3.0]["read_one_share"] == 0.0
+
+
+@needs_trained_reader
+def test_eval_corpus_command_prints_json(seed_squad_file, capsys):
+    assert main(["eval-corpus", str(seed_squad_file), "--limit", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["total"] == 2 and {"f1", "recall@1", "recall@3", "latency_ms_p95"} <= set(result)
+    assert main(["eval-corpus", str(seed_squad_file), "--store"]) == 1

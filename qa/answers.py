@@ -29,6 +29,17 @@ class Citation:
     end: int
     passage: str
     score: float = 0.0  # the reader's confidence margin for this span
+    title: str = ""  # the document's display title (metadata or first heading, else the file name)
+    page: int | None = None  # 1-based page of the passage (documents with pages: PDF)
+    section: str | None = None  # the nearest heading before the passage
+
+    @property
+    def source(self) -> str:
+        """Where to look, for people: "Report (report.pdf), page 4, section Results"."""
+        name = self.doc_id if self.title in ("", self.doc_id) else f"{self.title} ({self.doc_id})"
+        page = f", page {self.page}" if self.page else ""
+        section = f", section {self.section}" if self.section else ""
+        return f"{name}{page}{section}"
 
     @property
     def text(self) -> str:

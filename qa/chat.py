@@ -143,7 +143,7 @@ def _cited(number: int, citation: Citation, tag: str) -> list[str]:
         + escape(passage[citation.end :])
     )
     heading = (
-        f"[{number}] {escape(citation.doc_id)}, paragraph {citation.paragraph}, "
+        f"[{number}] {escape(citation.source)}, paragraph {citation.paragraph}, "
         f"characters {citation.start}–{citation.end} · confidence {confidence(citation.score):.0%}"
     )
     return [heading, f"> {highlighted}"]

@@ -1,4 +1,4 @@
-"""The ``qa`` command: index, ask, eval, eval-corpus, serve, train-reader, eval-reader."""
+"""The ``qa`` command: index, add, remove, docs, ask, eval, eval-corpus, serve, train-reader, eval-reader."""
 
 from __future__ import annotations
 
@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("index", run_index, "build or update the index of the documents")
     sub.add_argument("--force", action="store_true", help="rebuild from scratch")
+
+    sub = command("add", run_add, "add documents (.txt .md .pdf .docx .html) to the library and index them")
+    sub.add_argument("files", nargs="+", metavar="FILE")
+    sub.add_argument("--replace", action="store_true", help="replace a document of the same name")
+
+    sub = command("remove", run_remove, "remove a document from the library and the index")
+    sub.add_argument("name", help="the document's name as 'qa docs' lists it")
+
+    sub = command("docs", run_docs, "list the documents of the library")
 
     sub = command("ask", run_ask, "answer one question with citations")
     sub.add_argument("question")
@@ -163,11 +172,52 @@ def make_qa(args, documents=None, index=None, **overrides) -> QA:
     return QA(documents or args.documents, index or args.index, **{**options, **overrides})
 
 
-def run_index(args) -> None:
-    index = make_qa(args).index(force=args.force, progress=True)
+def run_index(args, force: bool | None = None) -> None:
+    index = make_qa(args).index(force=args.force if force is None else force, progress=True)
     documents = len(index.meta["documents"])
     kind = index.meta["kind"]
     print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
+
+
+def run_add(args) -> int:
+    from qa.converters import DocumentError
+    from qa.library import add_document
+
+    failed = 0
+    for file in args.files:
+        path = Path(file)
+        try:
+            info = add_document(args.documents, path.name, path.read_bytes(), replace=args.replace)
+        except (OSError, DocumentError) as error:  # FileExistsError is an OSError
+            print(f"cannot add {file}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        pages = f", {info.pages} pages" if info.pages else ""
+        print(f"added {info.name}: {info.title!r} ({info.kind}{pages}, {info.paragraphs} paragraphs)")
+    if failed < len(args.files):
+        run_index(args, force=False)
+    return 1 if failed else 0
+
+
+def run_remove(args) -> None:
+    from qa.library import remove_document
+
+    remove_document(args.documents, args.name)
+    print(f"removed {args.name}")
+    run_index(args, force=False)
+
+
+def run_docs(args) -> None:
+    from qa.library import list_documents
+
+    documents = list_documents(args.documents)
+    if not documents:
+        print(f"no documents in {args.documents}/")
+        return
+    width = max(len(d.name) for d in documents)
+    print(f"{'name':<{width}}  {'type':<8}{'pages':>6}{'paragraphs':>12}  title")
+    for d in documents:
+        print(f"{d.name:<{width}}  {d.kind:<8}{d.pages or '-':>6}{d.paragraphs:>12}  {d.title}")
 
 
 def run_ask(args) -> None:
@@ -189,7 +239,7 @@ def run_ask(args) -> None:
     print(answer.message)
     for number, citation in enumerate(answer.citations, start=1):
         passage, start, end = citation.passage, citation.start, citation.end
-        print(f"  [{number}] {citation.doc_id}, paragraph {citation.paragraph}, characters {start}-{end}:")
+        print(f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}:")
         print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
 
 

@@ -1,23 +1,27 @@
 """Load documents from a folder and split them into paragraphs with exact char offsets.
 
-A paragraph is a blank-line separated block of a ``.txt`` or ``.md`` file. Its ``text`` is the exact
-slice ``source[start:end]`` (only the surrounding white space is trimmed), so a citation's offsets
-point into the real file. Boilerplate blocks (category tags, "Related Articles", "Back to top button")
+Each file goes through its format's converter (``qa/converters.py``: text, Markdown, PDF, Word, HTML), which
+gives the document's text, title, pages and headings. A paragraph is a blank-line separated block of that
+text. Its ``text`` is the exact slice ``document.text[start:end]`` (only the surrounding white space is
+trimmed), so a citation's offsets point into the real text; it also knows its page and section.
+Boilerplate blocks (category tags, "Related Articles", "Back to top button")
 are dropped by rule: a block with no sentence punctuation and fewer than ``MIN_HEADLINE_WORDS`` words.
 Headlines, which are long, stay. Blocks longer than ``max_chars`` are cut at sentence ends.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from qa.converters import SUFFIXES, DocumentError, Extracted, convert
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
 MIN_HEADLINE_WORDS = 6
 MAX_PARAGRAPH_CHARS = 1500
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -33,8 +37,11 @@ class Paragraph:
     doc_id: str  # file path relative to the documents folder, with '/' separators
     paragraph: int  # 0-based position among the document's kept paragraphs
     text: str
-    start: int  # char offset in the decoded document
+    start: int  # char offset in the document's text
     end: int
+    title: str = ""  # the document's display title
+    page: int | None = None  # 1-based page (documents with pages: PDF)
+    section: str | None = None  # the nearest heading before the paragraph
 
     @property
     def id(self) -> str:
@@ -47,6 +54,34 @@ class Document:
     path: Path
     sha256: str
     text: str
+    kind: str = "text"
+    title: str = ""  # from the file's metadata or first heading, else the file name
+    page_starts: tuple[int, ...] = ()
+    headings: tuple[tuple[int, str], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_bytes(cls, doc_id: str, path: Path, raw: bytes) -> Document:
+        """Convert a file's bytes (by its suffix); ``DocumentError`` when they cannot be read as that type."""
+        extracted: Extracted = convert(path.suffix, raw)
+        return cls(
+            doc_id,
+            path,
+            hashlib.sha256(raw).hexdigest(),
+            extracted.text,
+            extracted.kind,
+            extracted.title or path.name,
+            extracted.page_starts,
+            extracted.headings,
+        )
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding char ``offset`` (None without pages)."""
+        return bisect.bisect_right(self.page_starts, offset) if self.page_starts else None
+
+    def section_at(self, offset: int) -> str | None:
+        """The last heading starting at or before ``offset``."""
+        position = bisect.bisect_right([start for start, _ in self.headings], offset)
+        return self.headings[position - 1][1] if position else None
 
 
 def document_paths(folder: str | Path) -> list[Path]:
@@ -64,29 +99,23 @@ def document_paths(folder: str | Path) -> list[Path]:
 
 
 def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document | None:
-    """Read one file as UTF-8 text; warn and return None when it is unreadable, binary, empty or too big."""
+    """Read and convert one file; warn and return None when it is unreadable, of a bad type, empty or too big."""
     doc_id = path.relative_to(folder).as_posix()
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            log.warning("Skipping %s: %d bytes is over the %d-byte limit.", doc_id, size, max_bytes)
-            return None
-        raw = path.read_bytes()
+        return load_document(path, doc_id, max_bytes)
+    except DocumentError as error:
+        log.warning("Skipping %s: %s.", doc_id, error)
     except OSError as error:
         log.warning("Skipping %s: cannot read it (%s).", doc_id, error)
-        return None
-    if b"\x00" in raw:
-        log.warning("Skipping %s: it looks binary (contains NUL bytes).", doc_id)
-        return None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        log.warning("Skipping %s: not UTF-8 text (%s).", doc_id, error.reason)
-        return None
-    if not text.strip():
-        log.warning("Skipping %s: it is empty.", doc_id)
-        return None
-    return Document(doc_id, path, hashlib.sha256(raw).hexdigest(), text)
+    return None
+
+
+def load_document(path: Path, doc_id: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
+    """Read and convert one file; ``DocumentError`` (or ``OSError``) says why it cannot be used."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentError(f"{size} bytes is over the {max_bytes}-byte limit")
+    return Document.from_bytes(doc_id or path.name, path, path.read_bytes())
 
 
 def load_documents(folder: str | Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
@@ -111,7 +140,16 @@ def split_paragraphs(document: Document, max_chars: int = MAX_PARAGRAPH_CHARS) -
         position = separator.end() if separator else block_end
     kept = [(start, end) for start, end in spans if not is_boilerplate(document.text[start:end])]
     return [
-        Paragraph(document.doc_id, number, document.text[start:end], start, end)
+        Paragraph(
+            document.doc_id,
+            number,
+            document.text[start:end],
+            start,
+            end,
+            document.title,
+            document.page_at(start),
+            document.section_at(start),
+        )
         for number, (start, end) in enumerate(kept)
     ]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from qa.answers import Answer, Citation
 from qa.chat import History, understand
-from qa.documents import document_paths
+from qa.documents import Paragraph, document_paths
 from qa.index import Embedder, Index, open_index
-from qa.read import Reader
+from qa.read import Reader, Span
 from qa.retrieve import Hit, Retriever
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,7 @@ class QA:
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
         spans = reader.read(understood, [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
-        candidates = [
-            Citation(
-                doc_id=hits[span.passage_index].paragraph.doc_id,
-                paragraph=hits[span.passage_index].paragraph.paragraph,
-                start=span.start,
-                end=span.end,
-                passage=hits[span.passage_index].paragraph.text,
-                score=span.score,
-            )
-            for span in spans
-            if span.text
-        ]
+        candidates = [cite(hits[span.passage_index].paragraph, span) for span in spans if span.text]
         citations = [c for c in candidates if c.score > reader.threshold]
         evidence = [] if citations else [c for c in candidates if c.score > reader.threshold - self.evidence_window]
         return Answer(
@@ -186,6 +175,21 @@ class QA:
                 continue
             entries.append((str(path), stat.st_size, stat.st_mtime_ns))
         return tuple(entries)
+
+
+def cite(paragraph: Paragraph, span: Span) -> Citation:
+    """A span the reader found in ``paragraph``, as a citation."""
+    return Citation(
+        doc_id=paragraph.doc_id,
+        paragraph=paragraph.paragraph,
+        start=span.start,
+        end=span.end,
+        passage=paragraph.text,
+        score=span.score,
+        title=paragraph.title,
+        page=paragraph.page,
+        section=paragraph.section,
+    )
 
 
 _default: QA | None = None

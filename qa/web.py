@@ -1,9 +1,11 @@
-"""The Gradio chat page over a ``QA`` (used by ``app.py`` and ``qa serve``).
+"""The Gradio chat page over a ``QA`` (used by ``app.py`` and ``qa serve``): the chat, and a "Documents"
+panel to add files (several at once, the types ``qa/converters.py`` reads), list them and remove one.
 
 Safe defaults: the server listens on 127.0.0.1 unless told otherwise, warns when it listens beyond
 the loopback interface without ``--auth``, sends no telemetry, exposes no monitoring page, and
-refuses uploads over ``MAX_UPLOAD`` (the page takes none). Questions are limited to 4000 characters in
-the text box and to ``MAX_QUESTION_CHARS`` by the pipeline, which refuses longer ones before any work.
+refuses uploads over ``MAX_UPLOAD``. Uploaded files are checked by their converter before they are stored
+under a safe name (``qa/library.py``); a bad file gets a message and changes nothing. Questions are limited
+to 4000 characters in the text box and to ``MAX_QUESTION_CHARS`` by the pipeline.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import unicodedata
+from pathlib import Path
 
 import gradio as gr
 
 from qa.chat import escape, render_markdown
 from qa.chat import turns as chat_turns
+from qa.converters import SUFFIXES, DocumentError
+from qa.documents import MAX_DOCUMENT_BYTES
+from qa.library import add_document, list_documents, remove_document
 from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,8 @@ EXAMPLES = [
 ]
 CONCURRENCY = 2  # reader forwards use both cores; more in parallel only adds queueing inside torch
 MAX_QUEUE = 256
-MAX_UPLOAD = "1mb"  # the page has no file inputs; this bounds what /gradio_api/upload accepts
+MAX_UPLOAD = f"{MAX_DOCUMENT_BYTES // (1024 * 1024)}mb"  # what /gradio_api/upload accepts: one document's limit
+MAX_FILES_PER_UPLOAD = 20
 LOCALHOST = {"127.0.0.1", "localhost", "::1"}
 HISTORY_TURNS = 2  # follow-ups use the last turn only; older turns are dropped before any work
 HISTORY_CHARS = MAX_QUESTION_CHARS  # per message; of an earlier answer only its first line is used
@@ -57,8 +64,51 @@ def _safe_text(text: str, max_chars: int) -> str:
     return "".join(" " if unicodedata.category(ch) in ("Cc", "Cs") and ch != "\n" else ch for ch in text)
 
 
+def add_files(qa: QA, paths: list[str] | None, replace: bool) -> str:
+    """Store uploaded files in the documents folder and index them; one line of news per file (escaped)."""
+    if not paths:
+        return "Choose one or more files first."
+    if len(paths) > MAX_FILES_PER_UPLOAD:
+        return f"At most {MAX_FILES_PER_UPLOAD} files at once, please."
+    lines, added = [], 0
+    for path in paths:
+        name = Path(path).name
+        try:
+            info = add_document(qa.documents_dir, name, Path(path).read_bytes(), replace=replace)
+        except FileExistsError:
+            lines.append(f"- **{escape(name)}** is already in the library: tick *replace* to store the new one.")
+            continue
+        except (OSError, DocumentError) as error:
+            lines.append(f"- **{escape(name)}** was not added: {escape(str(error))}.")
+            continue
+        pages = f", {info.pages} pages" if info.pages else ""
+        lines.append(f"- **{escape(info.name)}** added ({info.kind}{pages}, {info.paragraphs} paragraphs).")
+        added += 1
+    if added:
+        qa.index(progress=True)
+    return "\n".join(lines)
+
+
+def remove_file(qa: QA, name: str | None) -> str:
+    """Remove a document from the folder and the index."""
+    if not name:
+        return "Choose a document to remove."
+    try:
+        remove_document(qa.documents_dir, name)
+    except FileNotFoundError as error:
+        return escape(str(error))
+    qa.index(progress=True)
+    return f"**{escape(name)}** removed."
+
+
+def library_rows(qa: QA) -> list[list]:
+    """The documents panel's table: name, title, type, pages, paragraphs."""
+    return [[d.name, d.title, d.kind, d.pages or "", d.paragraphs] for d in list_documents(qa.documents_dir)]
+
+
 def build_app(qa: QA | None = None, concurrency: int = CONCURRENCY, max_queue: int = MAX_QUEUE) -> gr.Blocks:
-    """The chat page: answer in bold, citations with the answer span highlighted, example questions."""
+    """The chat page (answer in bold, citations with the answer highlighted, example questions) and the
+    documents panel (add, list, remove)."""
     qa = qa or QA()
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         gr.Markdown(
@@ -73,6 +123,43 @@ def build_app(qa: QA | None = None, concurrency: int = CONCURRENCY, max_queue: i
             cache_examples=False,
             api_name="chat",
         )
+        with gr.Accordion("Documents", open=False):
+            table = gr.Dataframe(
+                headers=["name", "title", "type", "pages", "paragraphs"],
+                interactive=False,
+                label="Indexed documents",
+                elem_id="library-table",
+            )
+            with gr.Row():
+                files = gr.File(
+                    file_count="multiple",
+                    file_types=list(SUFFIXES),
+                    label=f"Add documents ({', '.join(SUFFIXES)}; up to {MAX_UPLOAD} each)",
+                    elem_id="add-files",
+                )
+                with gr.Column():
+                    replace = gr.Checkbox(label="replace documents of the same name", value=False)
+                    add = gr.Button("Add to the library", variant="primary")
+                    choice = gr.Dropdown(
+                        choices=[], label="Document to remove", allow_custom_value=False, elem_id="remove-choice"
+                    )
+                    remove = gr.Button("Remove from the library", variant="stop")
+            status = gr.Markdown(elem_id="library-status")
+
+        def refreshed(message: str):
+            rows = library_rows(qa)
+            return message, rows, gr.Dropdown(choices=[row[0] for row in rows], value=None)
+
+        add.click(
+            lambda paths, again, progress=gr.Progress(track_tqdm=True): (*refreshed(add_files(qa, paths, again)), None),
+            [files, replace],
+            [status, table, choice, files],
+            api_name="add_documents",
+        )
+        remove.click(
+            lambda name: refreshed(remove_file(qa, name)), [choice], [status, table, choice], api_name="remove"
+        )
+        app.load(lambda: refreshed("")[1:], None, [table, choice], api_visibility="undocumented")
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return app
 

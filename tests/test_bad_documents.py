@@ -38,6 +38,7 @@ BAD_FILES = {
     "binary.txt": "looks binary",
     "utf16.txt": "looks binary",
     "huge.txt": f"{20 * 1024 * 1024} bytes is over the {MAX_DOCUMENT_BYTES}-byte limit",
+    "notes.pdf": "not a readable PDF",
 }
 GOOD_FILES = {SEED_DOC, EVIL_DOC, ODD_NAME, "bom.txt", "sub/crlf.md"}
 
@@ -59,8 +60,8 @@ def make_bad_folder(folder: Path) -> Path:
     with open(folder / "huge.txt", "wb") as handle:
         handle.write(line * (20 * 1024 * 1024 // len(line)))
         handle.write(b"x" * (20 * 1024 * 1024 - handle.tell()))
-    # Not documents at all: skipped without a word, and never opened (a FIFO would block a reader).
     (folder / "notes.pdf").write_bytes(b"%PDF-1.4 not a text document")
+    # Not documents at all: skipped without a word, and never opened (a FIFO would block a reader).
     (folder / ".hidden.txt").write_text("A hidden file that must not be indexed.")
     (folder / "folder.txt").mkdir()
     os.mkfifo(folder / "pipe.txt")

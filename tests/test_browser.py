@@ -191,3 +191,79 @@ def test_trained_reader_answer_in_the_browser(page, seed_server, tmp_path):
     assert_no_injection(page)
     assert not page.errors
     screenshot(page, tmp_path, keep=True)
+
+
+@pytest.fixture()
+def library_server(tmp_path):
+    """The page over an empty library with the shipped reader (documents come through the upload control)."""
+    if not (PACKAGED_READER / "config.json").is_file():
+        pytest.skip("no trained reader shipped yet")
+    (tmp_path / "docs").mkdir()
+    qa = QA(tmp_path / "docs", tmp_path / "index")
+    app, url = serve(qa)
+    try:
+        yield url, qa
+    finally:
+        app.close()
+
+
+def keep_screenshot(page, name: str) -> None:
+    (ROOT / "reports").mkdir(exist_ok=True)
+    page.screenshot(path=str(ROOT / "reports" / name), full_page=True)
+
+
+def test_upload_a_pdf_ask_about_page_two_then_remove_it(page, library_server, tmp_path):
+    from tests.test_formats import PAGE_TWO_FROM, make_pdf, seed_blocks
+
+    url, qa = library_server
+    blocks = seed_blocks()
+    pdf = tmp_path / "Raqqa report.pdf"
+    pdf.write_bytes(make_pdf([blocks[:PAGE_TWO_FROM], blocks[PAGE_TWO_FROM:]], title="Coalition confirms meeting"))
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is no PDF at all")
+    open_chat(page, url)
+    page.get_by_text("Documents", exact=True).first.click()
+    page.locator('#add-files input[type="file"]').set_input_files([str(pdf), str(broken)])
+    page.get_by_role("button", name="Add to the library").click()
+    status = page.locator("#library-status")
+    status.get_by_text("Raqqa report.pdf").wait_for()
+    assert "added (pdf, 2 pages" in status.inner_text()
+    assert "broken.pdf was not added: it is not a readable PDF" in status.inner_text()
+    page.locator("#library-table").get_by_text("Coalition confirms meeting").first.wait_for(state="attached")
+
+    reply = ask(page, "How many militants remain in the city?")
+    assert "400" in reply.locator("strong").first.inner_text()
+    assert "Coalition confirms meeting (Raqqa report.pdf), page 2" in reply.inner_text()
+    assert "400" in marks_inside_quotes(reply)[0][0]
+    keep_screenshot(page, "browser-page-citation.png")
+
+    page.locator("#remove-choice input").click()
+    page.get_by_role("option", name="Raqqa report.pdf").click()
+    page.get_by_role("button", name="Remove from the library", exact=True).click()
+    status.get_by_text("removed").wait_for()
+    reply = ask(page, "How many militants remain in the city?")
+    assert "Raqqa report.pdf" not in reply.inner_text()
+    assert qa.index().paragraphs == []
+    assert not page.errors
+
+
+def test_the_unsure_view_marks_the_candidate_differently(page, tmp_path):
+    if not (PACKAGED_READER / "config.json").is_file():
+        pytest.skip("no trained reader shipped yet")
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "seeds" / SEED_DOC, tmp_path / "docs" / SEED_DOC)
+    probe = QA(tmp_path / "docs", tmp_path / "index")
+    margin = probe.answer(MEETING).score
+    app, url = serve(QA(tmp_path / "docs", tmp_path / "index", threshold=margin + 1.0))  # just out of reach
+    try:
+        open_chat(page, url)
+        reply = ask(page, MEETING)
+        assert reply.locator("strong").first.inner_text().startswith("Not sure")
+        assert reply.locator("u").first.inner_text() == "Ayn Issa" and reply.locator("mark").count() == 0
+        assert "confidence" in reply.inner_text()
+        keep_screenshot(page, "browser-unsure.png")
+        hopeless = ask(page, "Who won the 2018 football World Cup?")
+        assert hopeless.locator("strong").first.inner_text().startswith("I could not find")
+        assert hopeless.locator("blockquote").count() == 0
+    finally:
+        app.close()

@@ -16,7 +16,18 @@ def pipeline_args(tmp_path, seeds_copy, tiny_reader_dir):
 
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "qa.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("index", "ask", "eval", "serve", "train-reader", "eval-reader"):
+    for command in (
+        "index",
+        "add",
+        "remove",
+        "docs",
+        "ask",
+        "eval",
+        "eval-corpus",
+        "serve",
+        "train-reader",
+        "eval-reader",
+    ):
         assert command in result.stdout
 
 

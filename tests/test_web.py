@@ -21,6 +21,7 @@ from qa.cli import build_parser
 from qa.web import (
     CONCURRENCY,
     MAX_QUEUE,
+    MAX_UPLOAD,
     build_app,
     exposure_warning,
     is_local,
@@ -69,7 +70,7 @@ def test_launch_options_are_safe_by_default():
     assert options["auth"] is None
     assert options["show_error"] is False  # no exception text sent to the browser
     assert options["share"] is False and options["enable_monitoring"] is False
-    assert options["max_file_size"] == "1mb"
+    assert options["max_file_size"] == MAX_UPLOAD == "10mb"
 
 
 def test_cli_and_app_default_to_loopback():

@@ -231,6 +231,10 @@ def test_upload_a_pdf_ask_about_page_two_then_remove_it(page, library_server, tm
     assert "broken.pdf was not added: it is not a readable PDF" in status.inner_text()
     page.locator("#library-table").get_by_text("Coalition confirms meeting").first.wait_for(state="attached")
 
+    meeting = ask(page, MEETING)
+    assert meeting.locator("strong").first.inner_text().strip() == "Ayn Issa"
+    assert "Coalition confirms meeting (Raqqa report.pdf), page 1" in meeting.inner_text()
+    assert marks_inside_quotes(meeting)[0][0] == "Ayn Issa"
     reply = ask(page, "How many militants remain in the city?")
     assert "400" in reply.locator("strong").first.inner_text()
     assert "Coalition confirms meeting (Raqqa report.pdf), page 2" in reply.inner_text()

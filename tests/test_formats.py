@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa import QA
+from qa.chat import escape
 from qa.cli import main
 from qa.converters import DocumentError, convert
 from qa.documents import Document, split_paragraphs
@@ -145,23 +146,21 @@ def test_markdown_headings_give_sections():
     assert (document.title, heron.section) == ("Field Notes", "Birds")
 
 
-@pytest.mark.parametrize(
-    "name, make, reason",
-    [
-        ("scan.pdf", "image_only", "no text layer"),
-        ("locked.pdf", "encrypted", "password-protected"),
-        ("broken.pdf", "truncated", "not a readable PDF"),
-        ("empty.pdf", "empty", "empty"),
-        ("picture.pdf", "png", "not a PDF"),
-        ("bomb.docx", "bomb", "zip bomb"),
-        ("text.docx", "text", "not a Word .docx file"),
-        ("broken.docx", "bad_zip", "not a readable Word document"),
-        ("binary.html", "png", "binary"),
-        ("plain.html", "plain", "not a web page"),
-        ("image.exe", "text", "not a supported type"),
-    ],
-)
-def test_bad_files_are_refused_with_a_clear_reason(name, make, reason, seed_pdf, tmp_path):
+BAD_FILES = [  # (name, how it is made, the reason its message gives)
+    ("scan.pdf", "image_only", "no text layer"),
+    ("locked.pdf", "encrypted", "password-protected"),
+    ("broken.pdf", "truncated", "not a readable PDF"),
+    ("empty.pdf", "empty", "empty"),
+    ("picture.pdf", "png", "not a PDF"),
+    ("bomb.docx", "bomb", "zip bomb"),
+    ("text.docx", "text", "not a Word .docx file"),
+    ("broken.docx", "bad_zip", "not a readable Word document"),
+    ("binary.html", "png", "binary"),
+    ("plain.html", "plain", "not a web page"),
+]
+
+
+def bad_file(make: str, tmp_path: Path, seed_pdf: bytes) -> bytes:
     makers = {
         "image_only": lambda: image_only_pdf(tmp_path),
         "encrypted": encrypted_pdf,
@@ -173,8 +172,13 @@ def test_bad_files_are_refused_with_a_clear_reason(name, make, reason, seed_pdf,
         "bad_zip": lambda: _zip_with({"hello.txt": "not a word document"}),
         "plain": lambda: b"No markup at all in this so-called web page.",
     }
+    return makers[make]()
+
+
+@pytest.mark.parametrize("name, make, reason", [*BAD_FILES, ("image.exe", "text", "not a supported type")])
+def test_bad_files_are_refused_with_a_clear_reason(name, make, reason, seed_pdf, tmp_path):
     with pytest.raises(DocumentError, match=reason):
-        convert(Path(name).suffix, makers[make]())
+        convert(Path(name).suffix, bad_file(make, tmp_path, seed_pdf))
 
 
 def _zip_with(files: dict[str, str]) -> bytes:
@@ -278,6 +282,16 @@ def test_upload_ask_and_remove_through_gradio_client(tmp_path, seed_pdf):
         assert "already in the library" in again  # no overwrite without asking
         reply = client.predict("How many militants remain in the city?", api_name="/chat")
         assert "\\(Raqqa report\\.pdf\\), page 2" in reply and "400" in reply.split("\n", 1)[0]
+        bad = []
+        for name, make, _ in BAD_FILES:
+            (tmp_path / "upload" / name).write_bytes(bad_file(make, tmp_path, seed_pdf))
+            bad.append(handle_file(str(tmp_path / "upload" / name)))
+        status, table, *_ = client.predict(bad, False, api_name="/add_documents")
+        for name, _, reason in BAD_FILES:
+            line = next(line for line in status.splitlines() if escape(name) in line)
+            assert "was not added" in line and escape(reason) in line, line
+        assert [row[0] for row in table["data"]] == ["Raqqa report.pdf"]  # nothing else stored
+        assert client.predict("How many militants remain in the city?", api_name="/chat") == reply  # as before
         status, table, *_ = client.predict("Raqqa report.pdf", api_name="/remove")
         assert "removed" in status and table["data"] in ([], [["", "", "", "", ""]])
         gone = client.predict("How many militants remain in the city?", api_name="/chat")

@@ -236,10 +236,16 @@ def run_ask(args) -> None:
             )
         )
         return
-    print(answer.message)
-    for number, citation in enumerate(answer.citations, start=1):
+    from qa.answers import NOT_SURE, confidence
+
+    shown = answer.citations or answer.evidence
+    print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
+    for number, citation in enumerate(shown, start=1):
         passage, start, end = citation.passage, citation.start, citation.end
-        print(f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}:")
+        print(
+            f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}, "
+            f"confidence {confidence(citation.score):.0%}:"
+        )
         print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
 
 

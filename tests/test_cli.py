@@ -171,3 +171,15 @@ def test_ask_prints_no_library_debug_lines(pipeline_args):
     )
     assert result.returncode == 0, result.stderr
     assert "DEBUG" not in result.stdout + result.stderr  # bm25s logs at DEBUG unless told otherwise
+
+
+@needs_trained_reader
+def test_ask_shows_the_closest_candidate_when_not_sure(seeds_copy, tmp_path, capsys):
+    args = ["--documents", str(seeds_copy), "--index", str(tmp_path / "index")]
+    assert main(["ask", "Where did the meeting take place?", "--json", *args]) == 0
+    score = json.loads(capsys.readouterr().out)["score"]
+    assert main(["ask", "Where did the meeting take place?", f"--threshold={score + 1}", *args]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Not sure") and "[Ayn Issa]" in out[2] and "confidence" in out[1]
+    assert main(["ask", "Where did the meeting take place?", f"--threshold={score + 9}", *args]) == 0
+    assert capsys.readouterr().out.strip() == "I could not find that in the documents."

@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(use held-out training articles, e.g. the calibration.json that train-reader writes, never dev)",
     )
     sub.add_argument("--store", action="store_true", help="with --choose: write the best pair into the reader card")
+    sub.add_argument(
+        "--foreign-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="leave half of the articles out of the corpus and ask their questions as unanswerable, as this share "
+        "of all questions (out-of-corpus questions for --choose; default: none)",
+    )
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
 
     sub = command("serve", run_serve, "start the chat web page")
@@ -287,7 +295,9 @@ def run_eval_corpus(args) -> None:
     def corpus_qa(documents, index, read_all: bool) -> QA:
         return make_qa(args, documents, index, **({"stop_margin": float("inf")} if read_all else {}))
 
-    metrics, _, choices = evaluate_corpus(args.squad_file, corpus_qa, args.limit, choose=args.choose)
+    metrics, _, choices = evaluate_corpus(
+        args.squad_file, corpus_qa, args.limit, choose=args.choose, foreign_share=args.foreign_share
+    )
     print(format_table(metrics))
     if choices:
         print(f"{'stop margin':>12}{'threshold':>11}{'f1':>8}{'HasAns f1':>11}{'NoAns f1':>10}{'read one':>10}")

@@ -17,7 +17,7 @@ import random
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,16 +117,39 @@ def corpus_metrics(runs: list[CorpusRun]) -> dict:
     return metrics
 
 
+def split_foreign(examples: list[SquadExample], share: float, seed: int = 0):
+    """(corpus examples, questions) where a seeded half of the articles stays out of the corpus and its
+    questions, relabelled unanswerable, make up ``share`` of the questions: questions about things the
+    documents never mention, as users ask them."""
+    titles = sorted({ex.title for ex in examples})
+    random.Random(seed).shuffle(titles)
+    outside = set(titles[: len(titles) // 2])
+    corpus = [ex for ex in examples if ex.title not in outside]
+    foreign = [replace(ex, answers=(), answer_start=-1) for ex in examples if ex.title in outside]
+    wanted = min(len(foreign), round(len(corpus) * share / (1 - share)))
+    return corpus, corpus + sample_examples(foreign, wanted, seed)
+
+
 def evaluate_corpus(
-    squad_file: str | Path, make_qa, limit: int | None = None, choose: bool = False, progress: bool = True
+    squad_file: str | Path,
+    make_qa,
+    limit: int | None = None,
+    choose: bool = False,
+    progress: bool = True,
+    foreign_share: float = 0.0,
 ) -> tuple[dict, list[CorpusRun], list[dict]]:
     """Index ``squad_file``'s articles and answer (a fixed sample of ``limit`` of) its questions through
     ``make_qa(documents_dir, index_dir, read_all)``. Returns the metrics, the runs and, with ``choose``, the
-    ``choose_settings`` table from a second pass that reads every retrieved passage."""
+    ``choose_settings`` table from a second pass that reads every retrieved passage. With ``foreign_share``,
+    half of the articles are left out of the corpus and their questions asked as unanswerable
+    (``split_foreign``)."""
     examples = load_squad(squad_file)
     if not examples:
         raise ValueError(f"{squad_file} holds no questions.")
-    questions = sample_examples(examples, limit)
+    questions = examples
+    if foreign_share > 0:
+        examples, questions = split_foreign(examples, foreign_share)
+    questions = sample_examples(questions, limit)
     with tempfile.TemporaryDirectory(prefix="qa-eval-corpus-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
         where = write_corpus(examples, documents)

@@ -122,7 +122,8 @@ class QA:
         """The early-stop margin in force (``inf``: every retrieved passage is read)."""
         if self.stop_margin_override is not None:
             return self.stop_margin_override
-        return float(self.reader.card.get("stop_margin", DEFAULT_STOP_MARGIN))
+        stored = self.reader.card.get("stop_margin", DEFAULT_STOP_MARGIN)
+        return float("inf") if stored is None else float(stored)  # a card stores "read all" as null
 
     def index(self, force: bool = False, progress: bool = False) -> Index:
         """Bring the index up to date with the documents (rebuild when forced) and return it."""

@@ -85,6 +85,9 @@ def test_the_shipped_system_on_a_corpus(seed_squad_file, tmp_path):
     card = read_card(reader_copy)
     assert card["threshold"] == choices[0]["threshold"] and "end_to_end_choice" in card
     assert card["dev"] == read_card(PACKAGED_READER)["dev"]  # the rest of the card is kept
+    store_settings(reader_copy, {**choices[0], "stop_margin": math.inf}, seed_squad_file)
+    assert read_card(reader_copy)["stop_margin"] is None  # JSON has no infinity
+    assert QA(tmp_path / "d", tmp_path / "i", reader=str(reader_copy)).stop_margin == math.inf
 
 
 def test_stop_margins_are_replayed_from_one_read():
@@ -103,3 +106,19 @@ def test_eval_corpus_command_prints_json(seed_squad_file, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["total"] == 2 and {"f1", "recall@1", "recall@3", "latency_ms_p95"} <= set(result)
     assert main(["eval-corpus", str(seed_squad_file), "--store"]) == 1
+
+
+def test_foreign_questions_are_unanswerable_and_come_from_articles_left_out():
+    from qa.evaluate_corpus import split_foreign
+
+    examples = [
+        SquadExample(f"{title}-{n}", title, f"Question {n} about {title}?", f"{title} context {n}.", ("x",), 0)
+        for title in "ABCDEFGH"
+        for n in range(10)
+    ]
+    corpus, questions = split_foreign(examples, share=0.25, seed=3)
+    inside = {e.title for e in corpus}
+    foreign = [q for q in questions if q.title not in inside]
+    assert len(inside) == 4 and all(not q.is_impossible for q in questions if q.title in inside)
+    assert foreign and all(q.is_impossible for q in foreign)
+    assert len(foreign) / len(questions) == pytest.approx(0.25, abs=0.02)

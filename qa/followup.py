@@ -33,6 +33,7 @@ PARTICIPLES = {
 }  # fmt: skip
 DO_FORMS = {"do", "does", "did"}
 PREPOSITIONS = {"between", "to", "from", "with", "since", "after", "before", "in", "on", "at", "for", "by", "about"}
+MAX_REFERENT_WORDS = 6  # a longer previous answer is a clause: pronouns do not point to it
 LEADING_CONNECTIVES = {"and", "but", "so", "then"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
 SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
@@ -85,6 +86,12 @@ def _is_verb(word: str) -> bool:
     return lower in AUXILIARIES or lower in PARTICIPLES or (len(lower) > 4 and lower.endswith(("ed", "ing")))
 
 
+def _is_noun(word: str) -> bool:
+    """A lower-case word that is no verb, auxiliary, preposition or determiner."""
+    lower = word.lower()
+    return word.islower() and not _is_verb(word) and lower not in PREPOSITIONS | DETERMINERS
+
+
 def _starts_noun_phrase(word: str) -> bool:
     lower = word.lower()
     return lower in DETERMINERS or lower in SUBJECT_PRONOUNS or lower in ("i", "we", "you") or word[:1].isupper()
@@ -100,6 +107,9 @@ def _noun_phrase(words: list[str]) -> str:
             if not (word[:1].isupper() or word.lower() in ("of", "for")):
                 break
             phrase.append(word)
+        rest = words[len(phrase) :]
+        if len(rest) >= 2 and _is_noun(rest[0]) and _is_verb(rest[1]):  # "Coalition aircraft do ..."
+            phrase.append(rest[0])
         return " ".join(phrase).rstrip(",")
     if words[0].lower() in SUBJECT_PRONOUNS:
         return ""
@@ -176,15 +186,16 @@ def _resolve_one(question: str, context: Context) -> str:
     said = CLAUSE_REFERENCE.search(question)
     if said and previous is not None:
         return f"{question[: said.start()]}{said.group(1)} that {statement(previous, context.answer)}?"
+    answer = context.answer if len(context.answer.split()) <= MAX_REFERENT_WORDS else ""  # a name, not a clause
     subject = previous.subject if previous and previous.inverted else ""
-    if previous is not None and not previous.inverted and context.answer:
-        subject = context.answer  # "Which group posted the tweets?" -> "Raqqa24": the subject is the answer
+    if previous is not None and not previous.inverted and answer:
+        subject = answer  # "Which group posted the tweets?" -> "Raqqa24": the subject is the answer
     asked_for_person = previous is not None and previous.wh_phrase.split()[-1].lower() in ("who", "whom")
-    if asked_for_person and context.answer:
-        person = context.answer
+    if asked_for_person and answer:
+        person = answer
     else:
-        person = subject if subject[:1].isupper() else (context.answer or subject)
-    return _replace_pronouns(question, subject or context.answer, context.answer or subject, person, context.topic)
+        person = subject if subject[:1].isupper() else (answer or subject)
+    return _replace_pronouns(question, subject or answer, answer or subject, person, context.topic)
 
 
 def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str) -> str:

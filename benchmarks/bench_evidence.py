@@ -50,7 +50,7 @@ def corpus_rows(corpus: str, limit: int, reader: str | None) -> list[tuple[list[
     from qa.evaluate_corpus import evaluate_corpus
     from qa.pipeline import QA
 
-    _, runs, _ = evaluate_corpus(corpus, lambda docs, index, _: QA(docs, index, reader=reader), limit, progress=False)
+    _, runs, _ = evaluate_corpus(corpus, lambda docs, index: QA(docs, index, reader=reader), limit, progress=False)
     rows = []
     for run in runs:
         best = max(run.spans, key=lambda span: span[1]) if run.spans else (0, -math.inf, "")

@@ -292,12 +292,14 @@ def run_eval_corpus(args) -> None:
     if args.store and not args.choose:
         raise ValueError("--store needs --choose")
 
-    def corpus_qa(documents, index, read_all: bool) -> QA:
-        return make_qa(args, documents, index, **({"stop_margin": float("inf")} if read_all else {}))
-
     metrics, _, choices = evaluate_corpus(
-        args.squad_file, corpus_qa, args.limit, choose=args.choose, foreign_share=args.foreign_share
+        args.squad_file,
+        lambda documents, index: make_qa(args, documents, index),
+        args.limit,
+        choose=args.choose,
+        foreign_share=args.foreign_share,
     )
+
     print(format_table(metrics))
     if choices:
         print(f"{'stop margin':>12}{'threshold':>11}{'f1':>8}{'HasAns f1':>11}{'NoAns f1':>10}{'read one':>10}")

@@ -80,7 +80,7 @@ class Document:
 
     def section_at(self, offset: int) -> str | None:
         """The last heading starting at or before ``offset``."""
-        position = bisect.bisect_right([start for start, _ in self.headings], offset)
+        position = bisect.bisect_right(self.headings, offset, key=lambda heading: heading[0])
         return self.headings[position - 1][1] if position else None
 
 

@@ -132,7 +132,9 @@ def evaluate_conversations(
         history: list[tuple[str, str]] = []
         for position, turn in enumerate(turns):
             answer = qa.answer(turn.question, history=history)
-            standalone = qa.answer(turn.standalone)
+            # a first turn asked as written is its own standalone form: no second answer needed
+            same = position == 0 and turn.standalone == turn.question
+            standalone = answer if same else qa.answer(turn.standalone)
             history.append((turn.question, answer.message))
             results.append(
                 TurnResult(

@@ -139,7 +139,7 @@ def evaluate_corpus(
     foreign_share: float = 0.0,
 ) -> tuple[dict, list[CorpusRun], list[dict]]:
     """Index ``squad_file``'s articles and answer (a fixed sample of ``limit`` of) its questions through
-    ``make_qa(documents_dir, index_dir, read_all)``. Returns the metrics, the runs and, with ``choose``, the
+    ``make_qa(documents_dir, index_dir)``. Returns the metrics, the runs and, with ``choose``, the
     ``choose_settings`` table from a second pass that reads every retrieved passage. With ``foreign_share``,
     half of the articles are left out of the corpus and their questions asked as unanswerable
     (``split_foreign``)."""
@@ -160,10 +160,12 @@ def evaluate_corpus(
         def gold_of(example: SquadExample) -> set[str]:
             return gold_paragraphs(example, where, spans_by_doc)
 
-        runs = answer_all(make_qa(documents, index, False), questions, gold_of, progress)
-        choices = (
-            choose_settings(answer_all(make_qa(documents, index, True), questions, gold_of, progress)) if choose else []
-        )
+        qa = make_qa(documents, index)
+        runs = answer_all(qa, questions, gold_of, progress)
+        choices = []
+        if choose:  # the same models and index, now reading every retrieved passage
+            qa.stop_margin_override = math.inf
+            choices = choose_settings(answer_all(qa, questions, gold_of, progress))
     return corpus_metrics(runs), runs, choices
 
 

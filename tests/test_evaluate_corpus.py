@@ -55,10 +55,10 @@ def test_each_article_becomes_a_document_and_gold_paragraphs_hold_the_answer(see
         assert (tmp_path / doc_id).read_text()[offset : offset + len(example.context)] == example.context
     from qa.documents import load_paragraphs
 
-    spans = {}
+    spans, paragraphs = {}, {}
     for p in load_paragraphs(tmp_path)[1]:
         spans.setdefault(p.doc_id, []).append((p.id, p.start, p.end))
-    paragraphs = {p.id: p.text for p in load_paragraphs(tmp_path)[1]}
+        paragraphs[p.id] = p.text
     ayn_issa = gold_paragraphs(examples[0], where, spans)
     assert len(ayn_issa) == 1 and "Ayn Issa" in paragraphs[next(iter(ayn_issa))]
     assert gold_paragraphs(examples[2], where, spans) == set()
@@ -66,10 +66,7 @@ def test_each_article_becomes_a_document_and_gold_paragraphs_hold_the_answer(see
 
 @needs_trained_reader
 def test_the_shipped_system_on_a_corpus(seed_squad_file, tmp_path):
-    def make_qa(documents, index, read_all):
-        return QA(documents, index, stop_margin=math.inf if read_all else None)
-
-    metrics, runs, choices = evaluate_corpus(seed_squad_file, make_qa, limit=None, choose=True, progress=False)
+    metrics, runs, choices = evaluate_corpus(seed_squad_file, QA, limit=None, choose=True, progress=False)
     by_id = {run.example.id: run for run in runs}
     assert by_id["q0"].prediction == "Ayn Issa"
     assert by_id["q2"].prediction == ""  # nothing in the article answers it

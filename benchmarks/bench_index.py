@@ -66,7 +66,8 @@ def peak_rss_mb() -> float:
 def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size: int, raw_limit: int | None) -> dict:
     """Time one size in this process; returns its figures."""
     from qa.documents import Document, Paragraph
-    from qa.index import Embedder, build_index
+    from qa.embed import Embedder
+    from qa.index import build_index
 
     texts = corpus(squad_contexts(files), size)
     offsets, position = [], 0
@@ -114,7 +115,7 @@ def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size:
         "peak_rss_mb_after_build": rss_build,
         "peak_rss_mb": peak_rss_mb(),
         "index_mb": index_bytes / 2**20,
-        # the index's vectors (Embedder's own path, see qa/index.py) against SentenceTransformer's
+        # the index's vectors (Embedder's own path, see qa/embed.py) against SentenceTransformer's
         "max_abs_diff_vs_raw": float(abs(built[::step] - raw_vectors).max()),
         "torch_threads": torch.get_num_threads(),
     }

@@ -10,6 +10,7 @@ object with the figures on the last line. Exits 1 when any request failed or dif
     python benchmarks/bench_load.py                                   # 20 clients x 50 questions
     python benchmarks/bench_load.py --clients 4 --questions 5 --reader runs/reader-a
     python benchmarks/bench_load.py --concurrency 1                   # compare queue settings
+    python benchmarks/bench_load.py --ray-replicas 2                  # qa serve --ray: 2 Serve replicas
 
 Loopback only; every wait is bounded (``--timeout`` for start-up, ``--request-timeout`` per request).
 """
@@ -39,7 +40,12 @@ logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 from qa.pipeline import QA
 from qa.web import serve
 c = json.loads(sys.argv[1])
-qa = QA(c["documents"], c["index"], reader=c["reader"])
+options = {"documents_dir": c["documents"], "index_dir": c["index"], "reader": c["reader"]}
+qa = QA(**options)
+if c["ray_replicas"]:  # as qa serve --ray: a private Ray on this machine, answers from Serve replicas
+    from qa.cluster import ServedQA, deploy
+    qa.index()
+    qa = ServedQA(deploy(options, replicas=c["ray_replicas"], port=c["api_port"]), **options)
 serve(qa, host="127.0.0.1", port=c["port"], concurrency=c["concurrency"], max_queue=c["max_queue"])
 """
 
@@ -55,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--questions-file", default=str(ROOT / "seeds" / "questions.jsonl"))
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="server concurrency (%(default)s)")
     parser.add_argument("--max-queue", type=int, default=MAX_QUEUE, help="server queue size (%(default)s)")
+    parser.add_argument("--ray-replicas", type=int, default=0, help="answer with N Ray Serve replicas (qa serve --ray)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the server to start")
     parser.add_argument("--request-timeout", type=float, default=300, help="seconds to wait for one reply")
     return parser.parse_args(argv)
@@ -80,6 +87,8 @@ def start_server(args: argparse.Namespace, index_dir: str, log_path: Path) -> tu
         "port": port,
         "concurrency": args.concurrency,
         "max_queue": args.max_queue,
+        "ray_replicas": args.ray_replicas,
+        "api_port": free_port(),
     }
     log = open(log_path, "w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -175,6 +184,7 @@ def format_table(figures: dict) -> str:
     rows = [
         ("clients x questions", f"{figures['clients']} x {figures['questions_per_client']}"),
         ("server concurrency / queue", f"{figures['concurrency']} / {figures['max_queue']}"),
+        ("Ray Serve replicas", figures["ray_replicas"] or "- (in process)"),
         ("requests", figures["requests"]),
         ("errors", figures["errors"]),
         ("answers differing", figures["mismatches"]),
@@ -194,8 +204,8 @@ def format_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_load(args: argparse.Namespace) -> dict:
+    """Start the server, drive it, stop it: the figures (``server_log``: the end of its log on failure)."""
     if args.clients < 1 or args.questions < 1:
         raise SystemExit("--clients and --questions must be at least 1")
     questions = load_questions(args.questions_file)
@@ -209,21 +219,28 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop_server(process)
         server_log = (Path(scratch) / "server.log").read_text(errors="replace")
-    figures = {
+    failed = figures["errors"] or figures["mismatches"]
+    return {
         "clients": args.clients,
         "questions_per_client": args.questions,
         "concurrency": args.concurrency,
         "max_queue": args.max_queue,
+        "ray_replicas": args.ray_replicas,
         "reader": args.reader or "shipped",
         "cpus": os.cpu_count(),
         **figures,
         "single_thread_mean_s": float(np.mean(single)),
+        "server_log": server_log[-3000:] if failed else None,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    figures = run_load(parse_args(argv))
     print(format_table(figures))
     if figures["first_error"]:
         print(f"first error: {figures['first_error']}")
-    if figures["errors"] or figures["mismatches"]:
-        print("server log (end):\n" + server_log[-3000:])
+    if figures["server_log"]:
+        print("server log (end):\n" + figures["server_log"])
     print(json.dumps(figures))
     return 0 if figures["errors"] == 0 and figures["mismatches"] == 0 else 1
 

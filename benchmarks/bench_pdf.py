@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.documents import Document, split_paragraphs
-    from qa.index import Embedder
+    from qa.embed import Embedder
     from qa.library import add_document
     from qa.pipeline import QA
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from qa.retrieve import Hit
 
@@ -79,3 +79,29 @@ class Answer:
     @property
     def message(self) -> str:
         return self.text or NO_ANSWER
+
+
+def answer_record(answer: Answer) -> dict:
+    """An answer as JSON-ready data (``qa ask --json``, the cluster's ``POST /answer``): the question as asked
+    and as understood, the answer ("" when the documents do not answer), its margin and the threshold, and the
+    citations and evidence, each with its passage, offsets, ``source`` and ``text``. Infinite scores become null."""
+    return {
+        "question": answer.asked,
+        "understood": answer.question,
+        "answer": answer.text,
+        "found": answer.found,
+        "message": answer.message,
+        "score": _finite(answer.score),
+        "threshold": answer.threshold,
+        "seconds": answer.seconds,
+        "citations": [_citation_record(c) for c in answer.citations],
+        "evidence": [_citation_record(c) for c in answer.evidence],
+    }
+
+
+def _citation_record(citation: Citation) -> dict:
+    return {**asdict(citation), "score": _finite(citation.score), "source": citation.source, "text": citation.text}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

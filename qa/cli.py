@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from qa.pipeline import DEFAULT_STOP_MARGIN, DEFAULT_TOP_K, QA, QuestionError
@@ -55,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("index", run_index, "build or update the index of the documents")
     sub.add_argument("--force", action="store_true", help="rebuild from scratch")
+    ray_option(sub, "embed the paragraphs on the Ray cluster at ADDRESS")
+    sub.add_argument("--workers", type=int, help="with --ray: embedding actors (default: one per CPU of the cluster)")
 
     sub = command("add", run_add, "add documents (.txt .md .pdf .docx .html) to the library and index them")
     sub.add_argument("files", nargs="+", metavar="FILE")
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     sub.add_argument("--port", type=int, default=7860)
     sub.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    ray_option(sub, "answer with replicas on the Ray cluster at ADDRESS, also over HTTP: POST /answer")
+    sub.add_argument("--replicas", type=int, default=1, help="with --ray: answering replicas (default: %(default)s)")
+    sub.add_argument(
+        "--api-port", type=int, default=8000, help="with --ray: port of POST /answer (default: %(default)s)"
+    )
 
     sub = command("train-reader", run_train, "fine-tune an extractive reader on SQuAD-format JSON", pipeline=False)
     sub.add_argument("--train", nargs="+", required=True, metavar="JSON", help="SQuAD v1.1/v2.0 training files")
@@ -136,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the answer, labelled no-answer (default: %(default)s)",
     )
     sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
+    sub.add_argument(
+        "--all-unanswerable",
+        action="store_true",
+        help="with --shard: every stage also trains on the unanswerable questions of the other shards",
+    )
     sub.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="(default: %(default)s)")
     sub.add_argument("--checkpoint-minutes", type=float, default=15.0, help="(default: %(default)s)")
     sub.add_argument("--seed", type=int, default=13)
@@ -160,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ray_option(sub: argparse.ArgumentParser, help: str) -> None:
+    sub.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help=f"{help} (needs pip install -e '.[ray]'; without ADDRESS: the cluster started on this machine with "
+        "`ray start`, else a private one)",
+    )
+
+
 def thresholds(text: str) -> tuple[float, ...]:
     """Parse ``--sweep``: comma-separated numbers."""
     try:
@@ -169,7 +191,14 @@ def thresholds(text: str) -> tuple[float, ...]:
 
 
 def make_qa(args, documents=None, index=None, **overrides) -> QA:
+    return QA(**qa_options(args, documents, index, **overrides))
+
+
+def qa_options(args, documents=None, index=None, **overrides) -> dict:
+    """``QA``'s keyword arguments from the command line."""
     options = {
+        "documents_dir": documents or args.documents,
+        "index_dir": index or args.index,
         "embedder": args.embedder,
         "reader": args.reader,
         "threshold": args.threshold,
@@ -177,11 +206,16 @@ def make_qa(args, documents=None, index=None, **overrides) -> QA:
         "backend": args.backend,
         "top_k": getattr(args, "top_k", DEFAULT_TOP_K),
     }
-    return QA(documents or args.documents, index or args.index, **{**options, **overrides})
+    return {**options, **overrides}
 
 
 def run_index(args, force: bool | None = None) -> None:
-    index = make_qa(args).index(force=args.force if force is None else force, progress=True)
+    overrides = {}
+    if getattr(args, "ray", None) is not None:
+        from qa.cluster import RayEmbedder
+
+        overrides["bulk_encoder"] = RayEmbedder(args.embedder, workers=args.workers, address=args.ray or None)
+    index = make_qa(args, **overrides).index(force=args.force if force is None else force, progress=True)
     documents = len(index.meta["documents"])
     kind = index.meta["kind"]
     print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
@@ -231,18 +265,9 @@ def run_docs(args) -> None:
 def run_ask(args) -> None:
     answer = make_qa(args).answer(args.question, top_k=args.top_k)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "question": args.question,
-                    "answer": answer.text,
-                    "score": answer.score,
-                    "citations": [asdict(c) for c in answer.citations],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        from qa.answers import answer_record
+
+        print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
         return
     from qa.answers import NOT_SURE, confidence
 
@@ -318,7 +343,24 @@ def run_eval_corpus(args) -> None:
 def run_serve(args) -> None:
     from qa.web import serve
 
-    serve(make_qa(args), host=args.host, port=args.port, auth=args.auth)
+    if args.ray is None:
+        serve(make_qa(args), host=args.host, port=args.port, auth=args.auth)
+        return
+    from qa.cluster import ServedQA, deploy, undeploy
+    from qa.web import CONCURRENCY, exposure_warning
+
+    make_qa(args).index(progress=True)  # the replicas load the index; build it once, here
+    handle = deploy(qa_options(args), args.replicas, host=args.host, port=args.api_port, address=args.ray or None)
+    warning = exposure_warning(args.host, None)
+    if warning:
+        logging.getLogger(__name__).warning("POST /answer has no login. %s", warning)
+    print(f"{args.replicas} answering replicas; JSON answers at http://{args.host}:{args.api_port}/answer")
+    try:
+        # the page's workers only wait on the replicas: enough of them to keep every replica busy
+        workers = max(CONCURRENCY, 2 * args.replicas)
+        serve(ServedQA(handle, **qa_options(args)), args.host, args.port, args.auth, concurrency=workers)
+    finally:
+        undeploy()
 
 
 def run_train(args) -> None:
@@ -337,6 +379,7 @@ def run_train(args) -> None:
         "calibration_limit": args.calibration_limit,
         "negatives": args.negatives,
         "shard": args.shard,
+        "all_unanswerable": args.all_unanswerable,
         "precision": args.precision,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,

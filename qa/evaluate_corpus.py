@@ -27,7 +27,7 @@ from qa.documents import load_paragraphs
 from qa.models import resolve_reader
 from qa.pipeline import QA
 from qa.read import CARD_NAME, read_card
-from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics
+from qa.squad import SquadExample, best_threshold, load_squad, score_answer, squad_v2_metrics
 
 STOP_MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)  # searched by choose_settings (inf: read every passage)
 
@@ -111,10 +111,28 @@ def corpus_metrics(runs: list[CorpusRun]) -> dict:
     for k in (1, 3):
         hit = [bool(run.gold & set(run.retrieved[:k])) for run in answerable]
         metrics[f"recall@{k}"] = 100 * float(np.mean(hit)) if hit else None
+    metrics["lost_to_other_paragraph"] = 100 * lost_to_other_paragraph(answerable) if answerable else None
     latencies = 1000 * np.array([run.seconds for run in runs])
     metrics["latency_ms_p50"] = float(np.percentile(latencies, 50))
     metrics["latency_ms_p95"] = float(np.percentile(latencies, 95))
     return metrics
+
+
+def lost_to_other_paragraph(answerable: list[CorpusRun]) -> float:
+    """Share of answerable questions whose gold paragraph was read and gave a right span (F1 >= 0.5) whose
+    margin lost to a wrong span from another paragraph: what making span scores comparable across paragraphs
+    (e.g. shared normalisation in training) could win back at most."""
+    lost = 0
+    for run in answerable:
+        gold_ranks = {rank for rank, paragraph_id in enumerate(run.retrieved) if paragraph_id in run.gold}
+        gold_spans = [span for span in run.spans if span[0] in gold_ranks]
+        if not gold_spans:
+            continue
+        best_gold = max(gold_spans, key=lambda span: span[1])
+        best = max(run.spans, key=lambda span: span[1])
+        right = score_answer(best_gold[2], run.example.answers)[1] >= 0.5
+        lost += right and best[0] not in gold_ranks and score_answer(best[2], run.example.answers)[1] < 0.5
+    return lost / len(answerable)
 
 
 def split_foreign(examples: list[SquadExample], share: float, seed: int = 0):

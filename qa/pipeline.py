@@ -16,7 +16,8 @@ from pathlib import Path
 from qa.answers import Answer, Citation
 from qa.chat import History, understand
 from qa.documents import Paragraph, document_paths
-from qa.index import Embedder, Index, open_index
+from qa.embed import Embedder, TextEncoder
+from qa.index import Index, open_index
 from qa.read import Reader, Span
 from qa.retrieve import Hit, Retriever
 
@@ -38,6 +39,10 @@ EVIDENCE_WINDOW = 2.0
 
 class QuestionError(ValueError):
     """The question cannot be answered as given (empty, too long); the message says why."""
+
+
+class Unavailable(RuntimeError):
+    """The answering service cannot take the question now (overloaded); the message says so."""
 
 
 def without_controls(text: str) -> str:
@@ -70,6 +75,8 @@ class QA:
     ``stop_margin``: skip the lower-ranked passages when the top one's span is this confident (default: the
     reader card's, else ``DEFAULT_STOP_MARGIN``; ``float("inf")``: always read all ``top_k``).
     ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/runtime.py``.
+    ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.cluster.RayEmbedder``
+    (default: the embedder, in this process); it must be the same model as ``embedder``.
 
     >>> qa = QA(documents_dir="seeds", index_dir="index")
     >>> qa.answer("Where did the meeting take place?").text
@@ -87,6 +94,7 @@ class QA:
         stop_margin: float | None = None,
         backend: str | None = None,
         evidence_window: float = EVIDENCE_WINDOW,
+        bulk_encoder: TextEncoder | None = None,
     ):
         self.documents_dir = Path(documents_dir)
         self.index_dir = Path(index_dir)
@@ -97,6 +105,7 @@ class QA:
         self.stop_margin_override = stop_margin
         self.backend = backend
         self.evidence_window = evidence_window
+        self.bulk_encoder = bulk_encoder
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
@@ -130,7 +139,10 @@ class QA:
         with self._lock:
             fingerprint = self._documents_fingerprint()
             if force or self._retriever is None or fingerprint != self._fingerprint:
-                index = open_index(self.documents_dir, self.index_dir, self.embedder, progress=progress, force=force)
+                encoder = self.bulk_encoder or self.embedder
+                if encoder.name != self.embedder.name:
+                    raise ValueError(f"bulk_encoder runs {encoder.name}, the embedder {self.embedder.name}.")
+                index = open_index(self.documents_dir, self.index_dir, encoder, progress=progress, force=force)
                 self._retriever = Retriever(index, self.embedder)
                 self._fingerprint = fingerprint
             return self._retriever.index

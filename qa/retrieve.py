@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import bm25s
 
 from qa.documents import Paragraph
-from qa.index import Embedder, Index
+from qa.embed import Embedder
+from qa.index import Index
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG: "Building index..." lines
 

@@ -69,6 +69,7 @@ class TrainConfig:
     calibration_limit: int | None = 2000  # questions of the held-out articles scored to pick the threshold
     negatives: float = 0.0  # share of answerable questions that also get a retrieval negative (train_data.py)
     shard: str | None = None  # "K/N": train on the K-th of N article shards only
+    all_unanswerable: bool = False  # with a shard: keep the unanswerable questions of every shard
     precision: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 where the GPU or CPU computes it natively)
     checkpoint_minutes: float = 15.0
     seed: int = 13
@@ -137,7 +138,7 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
         examples = examples[: config.limit_examples]
     train_examples, calibration = split_calibration(examples, config.calibration_fraction, config.seed)
     if config.shard:
-        train_examples = take_shard(train_examples, config.shard, config.seed)
+        train_examples = take_shard(train_examples, config.shard, config.seed, config.all_unanswerable)
     negatives = retrieval_negatives(train_examples, config.negatives, config.seed)
     log.info(
         "%d training examples (+%d retrieval negatives), %d calibration examples",

@@ -52,16 +52,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     return number, count
 
 
-def take_shard(examples: list[SquadExample], shard: str, seed: int) -> list[SquadExample]:
+def take_shard(
+    examples: list[SquadExample], shard: str, seed: int, all_unanswerable: bool = False
+) -> list[SquadExample]:
     """The examples of the K-th of N article shards (articles dealt out in a seeded random order).
 
     Training in stages, one shard each, starting every stage from the previous stage's reader, covers all
-    articles once with a full learning-rate schedule per stage: each stage ends with a usable reader."""
+    articles once with a full learning-rate schedule per stage: each stage ends with a usable reader.
+    With ``all_unanswerable`` every stage also keeps the unanswerable questions of the other shards: they are
+    few (5.7k against 88k answerable) and the only ones written to look answerable."""
     number, count = parse_shard(shard)
     titles = sorted({ex.title for ex in examples})
     random.Random(seed).shuffle(titles)
     chosen = set(titles[number - 1 :: count])
-    return [ex for ex in examples if ex.title in chosen]
+    return [ex for ex in examples if ex.title in chosen or (all_unanswerable and ex.is_impossible)]
 
 
 def retrieval_negatives(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:

@@ -22,7 +22,7 @@ from qa.chat import turns as chat_turns
 from qa.converters import SUFFIXES, DocumentError
 from qa.documents import MAX_DOCUMENT_BYTES
 from qa.library import add_document, list_documents, remove_document
-from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError
+from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def respond(qa: QA, message: str, history: list) -> str:
     """One chat turn: the rendered answer, or a clear message for a question that cannot be asked."""
     try:
         return render_markdown(qa.answer(message, history=safe_history(history)))
-    except QuestionError as error:
+    except (QuestionError, Unavailable) as error:
         return f"**{escape(str(error))}**"
     except Exception as error:  # the page must keep serving; the log keeps the traceback
         log.exception("Answering failed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ SEED_DOC = "000_ba938e0baee4174c.txt"
 def only_highlight_tags(markdown: str) -> bool:
     """True when the only HTML tags in a rendered answer are the project's own highlights (<mark>, <u>)."""
     return set(re.findall(r"<[^>]*>", markdown)) <= {"<mark>", "</mark>", "<u>", "</u>"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def has_trained_reader() -> bool:
@@ -67,7 +75,7 @@ def tiny_reader_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from qa.index import Embedder
+    from qa.embed import Embedder
 
     return Embedder()
 

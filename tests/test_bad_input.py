@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import qa as qa_package
 from qa import QA, QuestionError
 from qa.chat import escape, render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, clean_question
-from tests.conftest import only_highlight_tags
+from tests.conftest import free_port, only_highlight_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -270,12 +269,6 @@ def test_cli_ask_with_bad_questions(tiny_qa, tiny_reader_dir, corpus):
 
 
 # ---------------------------------------------------------------- the chat server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ against the real Gradio server on 127.0.0.1. Skips when Chromium or Playwright i
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from qa import QA
 from qa.models import PACKAGED_READER
 from qa.web import build_app, launch_options
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -50,12 +50,6 @@ def browser():
             yield chromium
         finally:
             chromium.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve(qa: QA):

@@ -183,3 +183,17 @@ def test_ask_shows_the_closest_candidate_when_not_sure(seeds_copy, tmp_path, cap
     assert out[0].startswith("Not sure") and "[Ayn Issa]" in out[2] and "confidence" in out[1]
     assert main(["ask", "Where did the meeting take place?", f"--threshold={score + 9}", *args]) == 0
     assert capsys.readouterr().out.strip() == "I could not find that in the documents."
+
+
+def test_without_ray_the_commands_say_how_to_install_it(tmp_path):
+    """A fresh interpreter where ``import ray`` fails: ``qa index --ray`` explains, plain indexing works."""
+    script = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from qa.cli import main\n"
+        f"print(main(['index', '--documents', {json.dumps(str(SEEDS))}, '--index', {json.dumps(str(tmp_path))}, "
+        "'--ray']))\n"
+        f"print(main(['index', '--documents', {json.dumps(str(SEEDS))}, '--index', {json.dumps(str(tmp_path))}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split()[0] == "1" and "pip install" in result.stderr
+    assert "14 paragraphs from 1 documents indexed" in result.stdout and result.stdout.split()[-1] == "0"

@@ -13,6 +13,7 @@ from qa.evaluate_corpus import (
     choose_settings,
     evaluate_corpus,
     gold_paragraphs,
+    lost_to_other_paragraph,
     store_settings,
     write_corpus,
 )
@@ -95,6 +96,22 @@ def test_stop_margins_are_replayed_from_one_read():
     assert rows[math.inf]["f1"] == 100.0  # reading both passages finds the right span
     assert rows[1.0]["f1"] == 0.0 and rows[1.0]["read_one_share"] == 1.0  # stopping after the first does not
     assert rows[3.0]["f1"] == 100.0 and rows[3.0]["read_one_share"] == 0.0
+
+
+def test_a_right_gold_span_beaten_by_another_paragraph_counts_as_lost():
+    example = SquadExample("a", "t", "q", "ctx", ("right",), 0)
+
+    def run(spans):
+        return CorpusRun(example, {"d#1"}, "", ["d#0", "d#1"], 0.01, spans=spans)
+
+    lost = run([(0, 5.0, "wrong"), (1, 2.0, "right")])
+    won = run([(0, 1.0, "wrong"), (1, 2.0, "right")])
+    gold_wrong_too = run([(0, 5.0, "wrong"), (1, 2.0, "also wrong")])
+    other_paragraph_right = run([(0, 5.0, "right"), (1, 2.0, "right")])
+    unread = CorpusRun(example, {"d#9"}, "", ["d#0", "d#1"], 0.01, spans=[(0, 5.0, "wrong")])
+    assert lost_to_other_paragraph([lost]) == 1.0
+    assert lost_to_other_paragraph([won, gold_wrong_too, other_paragraph_right, unread]) == 0.0
+    assert lost_to_other_paragraph([lost, won, unread, gold_wrong_too]) == 0.25
 
 
 @needs_trained_reader

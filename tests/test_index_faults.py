@@ -241,7 +241,8 @@ def test_build_killed_mid_embedding_leaves_previous_index(pristine, index_copy, 
 
 BUILDER = """
 import sys
-from qa.index import Embedder, load_index, open_index
+from qa.embed import Embedder
+from qa.index import load_index, open_index
 index_dir, rounds, folders = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 embedder = Embedder()
 for round_number in range(rounds):

@@ -167,6 +167,15 @@ def test_shards_partition_the_articles(squad_file):
         take_shard(examples, "two of three", seed=5)
 
 
+def test_a_shard_can_keep_every_unanswerable_question(squad_file):
+    examples = load_squad(squad_file)
+    plain = take_shard(examples, "1/3", seed=5)
+    kept = take_shard(examples, "1/3", seed=5, all_unanswerable=True)
+    unanswerable = [e.id for e in examples if e.is_impossible]
+    assert unanswerable and set(unanswerable) - {e.id for e in plain}  # some lie in other shards
+    assert {e.id for e in kept} == {e.id for e in plain} | set(unanswerable)
+
+
 def test_squad_files_round_trip_gzipped(squad_file, tmp_path):
     examples = load_squad(squad_file)
     assert load_squad(write_squad(tmp_path / "copy.json.gz", examples)) == examples

@@ -1,0 +1,234 @@
+"""The product on a real Ray cluster: a head and a second node, each of one CPU, started on this machine with
+``ray start`` (as a user would on two machines), stopped with ``ray stop`` when the module ends.
+
+Needs the extra: ``pip install -e ".[ray]"``; without it the module is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from qa import QA
+from qa.index import load_index
+from tests.conftest import SEED_DOC, SEEDS, free_port, needs_trained_reader
+
+ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+
+from qa.cluster import RayEmbedder, ServedQA, deploy, undeploy  # noqa: E402 (after the skip)
+from qa.pipeline import QuestionError, Unavailable  # noqa: E402
+
+RAY = str(Path(sys.executable).with_name("ray"))
+MEETING = "Where did the meeting take place?"
+
+
+def ray_cli(*args: str) -> None:
+    done = subprocess.run([RAY, *args], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"ray {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The address of a two-node cluster (1 CPU each): two 1-CPU actors need both nodes. Both nodes listen on
+    the loopback address only, so token authentication is off (no ~/.ray/auth_token of an earlier cluster
+    gets in the way; this process reads the mode once, when ray is imported)."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    settings = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)  # for the ray CLI and every process Ray starts
+    local = ["--num-cpus=1", "--node-ip-address=127.0.0.1"]
+    try:
+        ray_cli("start", "--head", f"--port={port}", "--include-dashboard=false", *local)
+        ray_cli("start", f"--address={address}", *local)
+        ray.init(address=address, logging_level="WARNING")
+        deadline = time.time() + 60
+        while len([node for node in ray.nodes() if node["Alive"]]) < 2:
+            assert time.time() < deadline, "the second node did not join"
+            time.sleep(0.5)
+        assert ray.cluster_resources()["CPU"] == 2
+        yield address
+    finally:
+        ray.shutdown()
+        ray_cli("stop", "--force")
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def serve_port(cluster) -> int:
+    """The HTTP port of the cluster's Serve: it keeps the one it started with."""
+    return free_port()
+
+
+def corpus(folder: Path, paragraphs: int) -> Path:
+    """The seed article plus a synthetic document of ``paragraphs`` distinct paragraphs."""
+    folder.mkdir()
+    shutil.copy(SEEDS / SEED_DOC, folder / SEED_DOC)
+    rivers = ["Rhine", "Danube", "Euphrates", "Tigris", "Nile", "Amazon", "Volga"]
+    lines = [
+        f"Report {i}: the {rivers[i % 7]} rose {i % 41} centimetres near bridge {i * 7}, and {i % 13} ferries "
+        f"stopped while the council of district {i % 29} met to discuss the levees and the harvest."
+        for i in range(paragraphs)
+    ]
+    (folder / "synthetic.txt").write_text("\n\n".join(lines), encoding="utf-8")
+    return folder
+
+
+def assert_same_index(left: Path, right: Path) -> None:
+    """Same paragraphs, same documents and embedder, vectors equal within float tolerance."""
+    a, b = load_index(left), load_index(right)
+    assert a.meta["paragraphs"] == b.meta["paragraphs"]
+    assert (a.meta["documents"], a.meta["embedder"]) == (b.meta["documents"], b.meta["embedder"])
+    vectors_a = a.vectors.reconstruct_n(0, a.vectors.ntotal)
+    vectors_b = b.vectors.reconstruct_n(0, b.vectors.ntotal)
+    np.testing.assert_allclose(vectors_a, vectors_b, atol=1e-5)
+
+
+def embedding_workers() -> list[int]:
+    """PIDs of the Ray Data actors embedding right now (Ray names the process after the actor)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace") if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if command.startswith("ray::MapWorker") and "EmbedBatches" in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_index_through_the_cluster_equals_the_single_process_index(cluster, tmp_path):
+    documents = corpus(tmp_path / "docs", 300)
+    QA(documents, tmp_path / "local").index()
+    ray_embedder = RayEmbedder(workers=2)
+    built = QA(documents, tmp_path / "cluster", bulk_encoder=ray_embedder).index()
+    assert len(built.paragraphs) == 314  # the seed article's 14 and the 300 synthetic ones
+    assert_same_index(tmp_path / "cluster", tmp_path / "local")
+    # unchanged paragraphs keep their vectors: adding a document embeds only its paragraphs
+    (documents / "more.txt").write_text("The ferry service resumed on Tuesday.\n\nThe levees held.", encoding="utf-8")
+    QA(documents, tmp_path / "local").index()
+    QA(documents, tmp_path / "cluster", bulk_encoder=ray_embedder).index()
+    assert_same_index(tmp_path / "cluster", tmp_path / "local")
+
+
+def test_a_killed_worker_is_retried_and_the_index_ends_complete(cluster, tmp_path):
+    documents = corpus(tmp_path / "docs", 1500)
+    killed, running = [], threading.Event()
+
+    def kill_one_worker():
+        deadline = time.time() + 120
+        while len(workers := embedding_workers()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # both are loaded and embedding
+        if running.is_set() and workers:
+            os.kill(workers[0], signal.SIGKILL)
+            killed.append(workers[0])
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    running.set()
+    killer.start()
+    QA(documents, tmp_path / "cluster", bulk_encoder=RayEmbedder(workers=2)).index()
+    running.clear()
+    killer.join(timeout=5)
+    assert killed, "no worker was killed while the index was being built"
+    QA(documents, tmp_path / "local").index()
+    assert_same_index(tmp_path / "cluster", tmp_path / "local")
+
+
+def test_index_command_takes_the_cluster(cluster, tmp_path, capsys):
+    from qa.cli import main
+
+    documents = corpus(tmp_path / "docs", 20)
+    assert main(["index", "--documents", str(documents), "--index", str(tmp_path / "index"), "--ray", cluster]) == 0
+    assert "34 paragraphs from 2 documents indexed" in capsys.readouterr().out
+    assert main(["index", "--documents", str(documents), "--index", str(tmp_path / "index"), "--ray", "--workers=0"])
+    assert "workers must be at least 1" in capsys.readouterr().err
+
+
+@needs_trained_reader
+def test_serve_answers_over_http_and_through_the_chat_page(serve_port, seeds_copy, tmp_path):
+    from gradio_client import Client
+
+    from qa.chat import render_markdown
+    from qa.web import build_app, launch_options
+
+    options = {"documents_dir": str(seeds_copy), "index_dir": str(tmp_path / "index")}
+    QA(**options).index()
+    port = serve_port
+    handle = deploy(options, replicas=2, port=port)
+    app = None
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            with ThreadPoolExecutor(6) as pool:  # more at once than replicas: Serve queues them
+                replies = list(pool.map(lambda _: http.post("/answer", json={"question": MEETING}), range(6)))
+            assert [reply.status_code for reply in replies] == [200] * 6
+            record = replies[0].json()
+            assert record["answer"] == "Ayn Issa" and record["found"]
+            citation = record["citations"][0]
+            assert citation["passage"][citation["start"] : citation["end"]] == "Ayn Issa"
+            assert citation["source"] == SEED_DOC
+            follow_up = http.post(
+                "/answer", json={"question": "And when?", "history": [[MEETING, "Ayn Issa"]], "top_k": 3}
+            )
+            assert follow_up.status_code == 200 and follow_up.json()["question"] == "And when?"
+            declined = http.post("/answer", json={"question": "Who won the football world cup in 1998?"}).json()
+            assert declined["answer"] == "" and not declined["found"]
+            assert http.post("/answer", json={"question": "   "}).json() == {"error": "Please type a question."}
+            assert http.post("/answer", content=b"not json").status_code == 400
+            assert http.post("/answer", json={"question": MEETING, "top_k": 0}).status_code == 400
+            assert http.get("/answer").status_code == 405
+            assert http.post("/elsewhere", json={"question": MEETING}).status_code == 404
+
+        served = ServedQA(handle, **options)
+        assert served.answer(MEETING).text == "Ayn Issa"
+        with pytest.raises(QuestionError, match="Please type a question"):
+            served.answer("   ")
+        app = build_app(served)
+        app.launch(prevent_thread_lock=True, quiet=True, **launch_options("127.0.0.1", free_port()))
+        chat = Client(app.local_url, verbose=False).predict(MEETING, api_name="/chat")
+        assert chat == render_markdown(served.answer(MEETING)) and "<mark>Ayn Issa</mark>" in chat
+    finally:
+        if app is not None:
+            app.close()
+        undeploy()
+
+
+@needs_trained_reader
+def test_serve_refuses_beyond_its_queue(serve_port, seeds_copy, tmp_path):
+    options = {"documents_dir": str(seeds_copy), "index_dir": str(tmp_path / "index")}
+    QA(**options).index()
+    port = serve_port
+    served = ServedQA(deploy(options, replicas=1, port=port, max_queued=1), **options)
+    with pytest.raises(RuntimeError, match=f"already runs on this cluster with its HTTP endpoint at 127.0.0.1:{port}"):
+        deploy(options, replicas=1, port=free_port())
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            outcomes = list(pool.map(lambda _: outcome(served), range(12)))
+        assert "Ayn Issa" in outcomes and "busy" in outcomes, outcomes
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http, ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda _: http.post("/answer", json={"question": MEETING}).status_code, range(12)))
+        assert 200 in codes and 503 in codes, codes
+    finally:
+        undeploy()
+
+
+def outcome(served: ServedQA) -> str:
+    try:
+        return served.answer(MEETING).text
+    except Unavailable:
+        return "busy"

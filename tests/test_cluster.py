@@ -232,3 +232,35 @@ def outcome(served: ServedQA) -> str:
         return served.answer(MEETING).text
     except Unavailable:
         return "busy"
+
+
+@needs_trained_reader
+def test_serve_command_with_ray(cluster, serve_port, seeds_copy, tmp_path):
+    """``qa serve --ray``: the page and ``POST /answer`` answer; Ctrl-C removes the deployment."""
+    page_port = free_port()
+    command = [sys.executable, "-m", "qa.cli", "serve", "--ray", cluster, "--replicas", "1"]
+    command += ["--documents", str(seeds_copy), "--index", str(tmp_path / "index")]
+    command += ["--port", str(page_port), "--api-port", str(serve_port)]
+    log = tmp_path / "serve.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 240
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.time() < deadline, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{page_port}/config", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        reply = httpx.post(f"http://127.0.0.1:{serve_port}/answer", json={"question": MEETING}, timeout=120)
+        assert reply.json()["answer"] == "Ayn Issa"
+        assert f"JSON answers at http://127.0.0.1:{serve_port}/answer" in log.read_text()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    from ray import serve
+
+    assert "qa" not in serve.status().applications  # undeployed on the way out

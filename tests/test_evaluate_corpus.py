@@ -98,6 +98,22 @@ def test_stop_margins_are_replayed_from_one_read():
     assert rows[3.0]["f1"] == 100.0 and rows[3.0]["read_one_share"] == 0.0
 
 
+def test_the_chosen_stop_margin_reads_least_within_the_f1_tolerance():
+    def run(number, spans):
+        example = SquadExample(f"q{number}", "t", "q", "ctx", ("right",), 0)
+        return CorpusRun(example, {"d#0"}, "", ["d#0", "d#1"], 0.01, spans=spans)
+
+    # 299 questions answered by the top passage (margin 5); one where only the second passage is right
+    runs = [run(n, [(0, 5.0, "right"), (1, 1.0, "wrong")]) for n in range(299)]
+    runs.append(run(299, [(0, 5.0, "wrong"), (1, 8.0, "right")]))
+    rows = choose_settings(runs)
+    assert rows[0]["stop_margin"] == 4.0 and rows[0]["read_one_share"] == 1.0  # 0.33 points below reading all
+    assert rows[1]["stop_margin"] in (6.0, math.inf) and rows[1]["f1"] == 100.0
+    runs.append(run(300, [(0, 5.0, "wrong"), (1, 8.0, "right")]))  # now stopping costs 0.66 points: read all
+    chosen = choose_settings(runs)[0]
+    assert chosen["read_one_share"] == 0.0 and chosen["f1"] == 100.0
+
+
 def test_a_right_gold_span_beaten_by_another_paragraph_counts_as_lost():
     example = SquadExample("a", "t", "q", "ctx", ("right",), 0)
 

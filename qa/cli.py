@@ -210,12 +210,12 @@ def qa_options(args, documents=None, index=None, **overrides) -> dict:
 
 
 def run_index(args, force: bool | None = None) -> None:
-    overrides = {}
+    qa = make_qa(args)
     if getattr(args, "ray", None) is not None:
         from qa.cluster import RayEmbedder
 
-        overrides["bulk_encoder"] = RayEmbedder(args.embedder, workers=args.workers, address=args.ray or None)
-    index = make_qa(args, **overrides).index(force=args.force if force is None else force, progress=True)
+        qa.bulk_encoder = RayEmbedder(qa.embedder, workers=args.workers, address=args.ray or None)
+    index = qa.index(force=args.force if force is None else force, progress=True)
     documents = len(index.meta["documents"])
     kind = index.meta["kind"]
     print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
@@ -349,8 +349,10 @@ def run_serve(args) -> None:
     from qa.cluster import ServedQA, deploy, undeploy
     from qa.web import CONCURRENCY, exposure_warning
 
-    make_qa(args).index(progress=True)  # the replicas load the index; build it once, here
-    handle = deploy(qa_options(args), args.replicas, host=args.host, port=args.api_port, address=args.ray or None)
+    options = qa_options(args)
+    served = ServedQA(None, **options)
+    served.index(progress=True)  # the replicas load this index: build it once, here (the page reuses it)
+    served.handle = deploy(options, args.replicas, host=args.host, port=args.api_port, address=args.ray or None)
     warning = exposure_warning(args.host, None)
     if warning:
         logging.getLogger(__name__).warning("POST /answer has no login. %s", warning)
@@ -358,7 +360,7 @@ def run_serve(args) -> None:
     try:
         # the page's workers only wait on the replicas: enough of them to keep every replica busy
         workers = max(CONCURRENCY, 2 * args.replicas)
-        serve(ServedQA(handle, **qa_options(args)), args.host, args.port, args.auth, concurrency=workers)
+        serve(served, args.host, args.port, args.auth, concurrency=workers)
     finally:
         undeploy()
 

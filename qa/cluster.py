@@ -71,13 +71,14 @@ class EmbedBatches:
 
 
 class RayEmbedder:
-    """Embeds on a Ray cluster with ``workers`` actors (default: one per CPU of the cluster).
+    """Embeds on a Ray cluster with ``workers`` actors (default: one per CPU of the cluster). ``embedder``: a
+    loaded ``Embedder`` (its model is not loaded again here), or a model name or folder (default: the packaged one).
 
     The vectors equal ``Embedder``'s (same model, same steps; differences ~1e-7 from batch padding)."""
 
     def __init__(
         self,
-        name_or_path: str | None = None,
+        embedder: str | Embedder | None = None,
         workers: int | None = None,
         address: str | None = None,
         batch_size: int = EMBED_BATCH,
@@ -85,7 +86,8 @@ class RayEmbedder:
         if workers is not None and workers < 1:
             raise ValueError("workers must be at least 1")
         connect(address)
-        embedder = Embedder(name_or_path, backend="torch")  # for the name the index records and the vector size
+        if not isinstance(embedder, Embedder):  # a name or folder: load it here for its name and vector size
+            embedder = Embedder(embedder, backend="torch")
         self.name, self.dimension = embedder.name, embedder.dimension
         self.workers = workers or max(1, int(require_ray().cluster_resources().get("CPU", 1)))
         self.batch_size = batch_size

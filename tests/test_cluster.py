@@ -127,17 +127,23 @@ def test_index_through_the_cluster_equals_the_single_process_index(cluster, tmp_
 
 
 def test_a_killed_worker_is_retried_and_the_index_ends_complete(cluster, tmp_path):
-    documents = corpus(tmp_path / "docs", 1500)
+    documents = corpus(tmp_path / "docs", 2500)
+    stale = set(embedding_workers())  # actors of the previous test's builds may still be shutting down
     killed, running = [], threading.Event()
 
     def kill_one_worker():
-        deadline = time.time() + 120
-        while len(workers := embedding_workers()) < 2 and time.time() < deadline:
+        first_seen: dict[int, float] = {}
+        while running.is_set() and not killed:
+            for pid in set(embedding_workers()) - stale:
+                if time.time() - first_seen.setdefault(pid, time.time()) < 3:
+                    continue  # give it time to load the model and take a batch
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+                except ProcessLookupError:  # it ended on its own meanwhile
+                    stale.add(pid)
             time.sleep(0.2)
-        time.sleep(3)  # both are loaded and embedding
-        if running.is_set() and workers:
-            os.kill(workers[0], signal.SIGKILL)
-            killed.append(workers[0])
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     running.set()

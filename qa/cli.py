@@ -1,14 +1,24 @@
-"""The ``qa`` command: index, add, remove, docs, ask, eval, eval-corpus, serve, train-reader, eval-reader."""
+"""The ``qa`` command line: its parser and ``main``; what each command does is in ``qa.commands``."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
 
-from qa.pipeline import DEFAULT_STOP_MARGIN, DEFAULT_TOP_K, QA, QuestionError
+from qa.commands import (
+    run_add,
+    run_ask,
+    run_docs,
+    run_eval,
+    run_eval_corpus,
+    run_eval_reader,
+    run_index,
+    run_remove,
+    run_serve,
+    run_train,
+)
+from qa.pipeline import DEFAULT_STOP_MARGIN, DEFAULT_TOP_K, QuestionError
 from qa.runtime import BACKENDS
 
 
@@ -141,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of answerable questions that also get a BM25-ranked paragraph of their article without "
         "the answer, labelled no-answer (default: %(default)s)",
     )
+    sub.add_argument(
+        "--swapped",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of answerable questions that also get a twin with a name or year of the question swapped for "
+        "one of another article, labelled no-answer (default: %(default)s)",
+    )
     sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
     sub.add_argument(
         "--all-unanswerable",
@@ -188,230 +206,6 @@ def thresholds(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def make_qa(args, documents=None, index=None, **overrides) -> QA:
-    return QA(**qa_options(args, documents, index, **overrides))
-
-
-def qa_options(args, documents=None, index=None, **overrides) -> dict:
-    """``QA``'s keyword arguments from the command line."""
-    options = {
-        "documents_dir": documents or args.documents,
-        "index_dir": index or args.index,
-        "embedder": args.embedder,
-        "reader": args.reader,
-        "threshold": args.threshold,
-        "stop_margin": args.stop_margin,
-        "backend": args.backend,
-        "top_k": getattr(args, "top_k", DEFAULT_TOP_K),
-    }
-    return {**options, **overrides}
-
-
-def run_index(args, force: bool | None = None) -> None:
-    qa = make_qa(args)
-    if getattr(args, "ray", None) is not None:
-        from qa.cluster import RayEmbedder
-
-        qa.bulk_encoder = RayEmbedder(qa.embedder, workers=args.workers, address=args.ray or None)
-    index = qa.index(force=args.force if force is None else force, progress=True)
-    documents = len(index.meta["documents"])
-    kind = index.meta["kind"]
-    print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
-
-
-def run_add(args) -> int:
-    from qa.converters import DocumentError
-    from qa.library import add_document
-
-    failed = 0
-    for file in args.files:
-        path = Path(file)
-        try:
-            info = add_document(args.documents, path.name, path.read_bytes(), replace=args.replace)
-        except (OSError, DocumentError) as error:  # FileExistsError is an OSError
-            print(f"cannot add {file}: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        pages = f", {info.pages} pages" if info.pages else ""
-        print(f"added {info.name}: {info.title!r} ({info.kind}{pages}, {info.paragraphs} paragraphs)")
-    if failed < len(args.files):
-        run_index(args, force=False)
-    return 1 if failed else 0
-
-
-def run_remove(args) -> None:
-    from qa.library import remove_document
-
-    remove_document(args.documents, args.name)
-    print(f"removed {args.name}")
-    run_index(args, force=False)
-
-
-def run_docs(args) -> None:
-    from qa.library import list_documents
-
-    documents = list_documents(args.documents)
-    if not documents:
-        print(f"no documents in {args.documents}/")
-        return
-    width = max(len(d.name) for d in documents)
-    print(f"{'name':<{width}}  {'type':<8}{'pages':>6}{'paragraphs':>12}  title")
-    for d in documents:
-        print(f"{d.name:<{width}}  {d.kind:<8}{d.pages or '-':>6}{d.paragraphs:>12}  {d.title}")
-
-
-def run_ask(args) -> None:
-    answer = make_qa(args).answer(args.question, top_k=args.top_k)
-    if args.json:
-        from qa.answers import answer_record
-
-        print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
-        return
-    from qa.answers import NOT_SURE, confidence
-
-    shown = answer.citations or answer.evidence
-    print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
-    for number, citation in enumerate(shown, start=1):
-        passage, start, end = citation.passage, citation.start, citation.end
-        print(
-            f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}, "
-            f"confidence {confidence(citation.score):.0%}:"
-        )
-        print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
-
-
-def run_eval(args) -> None:
-    from qa.evaluate import (
-        evaluate_conversations,
-        evaluate_questions,
-        format_table,
-        load_conversations,
-        load_questions,
-        plot,
-        write_report,
-    )
-
-    if bool(args.questions) == bool(args.conversations):
-        raise ValueError("give a question set or --conversations FILE (one of the two)")
-    if args.conversations:
-        metrics, turns = evaluate_conversations(make_qa(args), load_conversations(args.conversations))
-        print(format_table(metrics))
-        write_report(args.report, metrics, turns)
-        print(f"report: {args.report}")
-        return
-    metrics, results = evaluate_questions(make_qa(args), load_questions(args.questions))
-    print(format_table(metrics))
-    write_report(args.report, metrics, results)
-    print(f"report: {args.report}")
-    if args.plot:
-        plot(args.plot, results)
-        print(f"plot: {args.plot}")
-
-
-def run_eval_corpus(args) -> None:
-    from qa.evaluate import format_table
-    from qa.evaluate_corpus import evaluate_corpus, store_settings
-
-    if args.store and not args.choose:
-        raise ValueError("--store needs --choose")
-
-    metrics, _, choices = evaluate_corpus(
-        args.squad_file,
-        lambda documents, index: make_qa(args, documents, index),
-        args.limit,
-        choose=args.choose,
-        foreign_share=args.foreign_share,
-    )
-
-    print(format_table(metrics))
-    if choices:
-        print(f"{'stop margin':>12}{'threshold':>11}{'f1':>8}{'HasAns f1':>11}{'NoAns f1':>10}{'read one':>10}")
-        for row in choices:
-            print(
-                f"{row['stop_margin']:>12.1f}{row['threshold']:>11.3f}{row['f1']:>8.2f}"
-                f"{row.get('HasAns_f1', 0):>11.2f}{row.get('NoAns_f1', 0):>10.2f}{row['read_one_share']:>10.2f}"
-            )
-    if args.store:
-        card = store_settings(args.reader, choices[0], args.squad_file)
-        print(f"stored threshold {choices[0]['threshold']:.3f} and stop margin {choices[0]['stop_margin']} in {card}")
-    if args.json:
-        print(json.dumps({**metrics, "choices": choices} if choices else metrics))
-
-
-def run_serve(args) -> None:
-    from qa.web import serve
-
-    if args.ray is None:
-        serve(make_qa(args), host=args.host, port=args.port, auth=args.auth)
-        return
-    from qa.cluster import ServedQA, deploy, undeploy
-    from qa.web import CONCURRENCY, exposure_warning
-
-    options = qa_options(args)
-    served = ServedQA(None, **options)
-    served.index(progress=True)  # the replicas load this index: build it once, here (the page reuses it)
-    served.handle = deploy(options, args.replicas, host=args.host, port=args.api_port, address=args.ray or None)
-    warning = exposure_warning(args.host, None)
-    if warning:
-        logging.getLogger(__name__).warning("POST /answer has no login. %s", warning)
-    print(f"{args.replicas} answering replicas; JSON answers at http://{args.host}:{args.api_port}/answer")
-    try:
-        # the page's workers only wait on the replicas: enough of them to keep every replica busy
-        workers = max(CONCURRENCY, 2 * args.replicas)
-        serve(served, args.host, args.port, args.auth, concurrency=workers)
-    finally:
-        undeploy()
-
-
-def run_train(args) -> None:
-    from qa.train import TrainConfig, train
-
-    logging.getLogger().setLevel(logging.INFO)
-    options = {
-        "train_files": args.train,
-        "output": args.output,
-        "epochs": args.epochs,
-        "learning_rate": args.learning_rate,
-        "batch_size": args.batch_size,
-        "max_length": args.max_length,
-        "stride": args.stride,
-        "calibration_fraction": args.calibration_fraction,
-        "calibration_limit": args.calibration_limit,
-        "negatives": args.negatives,
-        "shard": args.shard,
-        "all_unanswerable": args.all_unanswerable,
-        "precision": args.precision,
-        "checkpoint_minutes": args.checkpoint_minutes,
-        "seed": args.seed,
-        "threads": args.threads,
-        "max_steps": args.max_steps,
-        "dev_file": args.dev,
-    }
-    if args.base:
-        options["base"] = args.base
-    card = train(TrainConfig(**options), resume=args.resume)
-    print(json.dumps({key: card[key] for key in ("threshold", "steps", "train_seconds", "final_loss")}))
-    if "dev" in card:
-        print(json.dumps(card["dev"]))
-    print(f"reader written to {Path(args.output)}")
-
-
-def run_eval_reader(args) -> None:
-    from qa.evaluate import evaluate_reader, format_sweep
-    from qa.read import Reader
-
-    reader = Reader(args.reader, threshold=args.threshold)
-    metrics, predictions, swept = evaluate_reader(reader, args.squad_file, args.sweep)
-    if args.predictions:
-        Path(args.predictions).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
-    for key, value in metrics.items():
-        print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
-    if swept:
-        print(format_sweep(swept))
-    if args.json:
-        print(json.dumps({**metrics, "sweep": swept} if swept else metrics))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ articles is held out to choose the no-answer threshold, which is stored in the c
 written out (``calibration.json``) so that the whole system can be scored on it (``qa eval-corpus``).
 
 Long runs survive being stopped: a checkpoint (weights, optimizer, scheduler, position in the epoch's
-batch order) is written every ``checkpoint_minutes`` and ``resume=True`` continues from the newest one.
+batch order; ``qa/checkpoints.py``) is written every ``checkpoint_minutes`` and ``resume=True`` continues
+from the newest one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +30,15 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
 
+from qa.checkpoints import (
+    Progress,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state_from_json,
+    rng_state_to_json,
+    save_checkpoint,
+    save_reader,
+)
 from qa.models import default_base_encoder
 from qa.read import CARD_NAME, Reader
 from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics, write_squad
@@ -39,16 +48,12 @@ from qa.train_data import (
     collate,
     retrieval_negatives,
     split_calibration,
+    swapped_questions,
     take_shard,
 )
 
 log = logging.getLogger(__name__)
-STATE_NAME = "training_state.pt"
 CALIBRATION_NAME = "calibration.json"
-CHECKPOINTS_KEPT = 2
-# Weights are written in files of at most this size, so that they travel through size-limited channels
-# (the GPU machine returns files of at most 16 MiB).
-MAX_WEIGHT_FILE = "15MB"
 
 
 @dataclass
@@ -70,6 +75,7 @@ class TrainConfig:
     negatives: float = 0.0  # share of answerable questions that also get a retrieval negative (train_data.py)
     shard: str | None = None  # "K/N": train on the K-th of N article shards only
     all_unanswerable: bool = False  # with a shard: keep the unanswerable questions of every shard
+    swapped: float = 0.0  # share of answerable questions that also get a name-swapped, unanswerable twin
     precision: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 where the GPU or CPU computes it natively)
     checkpoint_minutes: float = 15.0
     seed: int = 13
@@ -99,11 +105,6 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def latest_checkpoint(output: Path) -> Path | None:
-    checkpoints = sorted((output / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return checkpoints[-1] if checkpoints else None
-
-
 def predict(reader: Reader, examples: list[SquadExample]) -> tuple[dict[str, str], dict[str, float]]:
     """The reader's best span text and margin for each example (no threshold applied)."""
     texts, margins = {}, {}
@@ -119,20 +120,8 @@ def apply_threshold(texts: dict[str, str], margins: dict[str, float], threshold:
     return {i: (texts[i] if margins[i] > threshold else "") for i in texts}
 
 
-@dataclass
-class Progress:
-    """Where a run stands; saved with every checkpoint."""
-
-    epoch: int = 0  # the epoch under way (0-based)
-    batches_done: int = 0  # batches of that epoch already trained
-    step: int = 0
-    train_seconds: float = 0.0
-    epoch_losses: list = field(default_factory=list)
-    epoch_rng: list | None = None  # the batch-order RNG's state at the start of the epoch under way
-
-
 def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:
-    """(training examples incl. retrieval negatives, held-out calibration examples)."""
+    """(training examples incl. retrieval negatives and swapped questions, held-out calibration examples)."""
     examples = [ex for path in config.train_files for ex in load_squad(path)]
     if config.limit_examples:
         examples = examples[: config.limit_examples]
@@ -140,13 +129,15 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
     if config.shard:
         train_examples = take_shard(train_examples, config.shard, config.seed, config.all_unanswerable)
     negatives = retrieval_negatives(train_examples, config.negatives, config.seed)
+    swapped = swapped_questions(train_examples, config.swapped, config.seed)
     log.info(
-        "%d training examples (+%d retrieval negatives), %d calibration examples",
+        "%d training examples (+%d retrieval negatives, +%d swapped questions), %d calibration examples",
         len(train_examples),
         len(negatives),
+        len(swapped),
         len(calibration),
     )
-    return train_examples + negatives, calibration
+    return train_examples + negatives + swapped, calibration
 
 
 def train(config: TrainConfig, resume: bool = False) -> dict:
@@ -179,10 +170,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     rng = random.Random(config.seed)
     progress = Progress()
     if checkpoint:
-        state = torch.load(checkpoint / STATE_NAME, weights_only=True)
-        optimizer.load_state_dict(state.pop("optimizer"))
-        scheduler.load_state_dict(state.pop("scheduler"))
-        progress = Progress(**state)
+        progress = load_checkpoint(checkpoint, optimizer, scheduler)
         log.info("resumed from %s (epoch %d, step %d)", checkpoint, progress.epoch + 1, progress.step)
 
     bf16 = use_bf16(config.precision, device)
@@ -192,8 +180,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     losses = []
     while progress.epoch < config.epochs and not (config.max_steps and progress.step >= config.max_steps):
         if progress.epoch_rng is None:
-            progress.epoch_rng = _jsonable(rng.getstate())
-        rng.setstate(_as_rng_state(progress.epoch_rng))
+            progress.epoch_rng = rng_state_to_json(rng.getstate())
+        rng.setstate(rng_state_from_json(progress.epoch_rng))
         batches = bucketed_batches(features, config.batch_size, rng)
         model.train()
         epoch_loss = []
@@ -278,48 +266,3 @@ def parameter_groups(model, weight_decay: float) -> list[dict]:
         {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": weight_decay},
         {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
-
-
-def _jsonable(state) -> list:
-    return [list(part) if isinstance(part, tuple) else part for part in state]
-
-
-def _as_rng_state(state):
-    """A saved random.Random state back to the tuple shape ``setstate`` wants."""
-    return tuple(tuple(part) if isinstance(part, list) else part for part in state)
-
-
-def save_checkpoint(output: Path, model, tokenizer, optimizer, scheduler, progress: Progress) -> Path:
-    """Full-precision weights plus optimizer/scheduler state and ``progress``, written to a temp folder then
-    renamed; only the newest ``CHECKPOINTS_KEPT`` are kept."""
-    target = output / "checkpoints" / f"step-{progress.step}"
-    temp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(temp, ignore_errors=True)
-    model.save_pretrained(temp)
-    tokenizer.save_pretrained(temp)
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **asdict(progress)},
-        temp / STATE_NAME,
-    )
-    shutil.rmtree(target, ignore_errors=True)
-    temp.rename(target)
-    checkpoints = sorted((output / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    for old in checkpoints[:-CHECKPOINTS_KEPT]:
-        shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def save_reader(output: Path, model, tokenizer) -> Path:
-    """The shippable reader: float16 safetensors (files of at most ``MAX_WEIGHT_FILE``) + tokenizer in
-    ``output`` (written via a temp folder)."""
-    temp = output.with_name(output.name + ".saving")
-    shutil.rmtree(temp, ignore_errors=True)
-    model.to(torch.float16).save_pretrained(temp, max_shard_size=MAX_WEIGHT_FILE)
-    model.to(torch.float32)
-    tokenizer.save_pretrained(temp)
-    for stale in output.glob("model*.safetensors*"):
-        stale.unlink()
-    for item in temp.iterdir():
-        item.replace(output / item.name)
-    temp.rmdir()
-    return output

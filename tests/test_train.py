@@ -3,10 +3,17 @@ import json
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+from qa.checkpoints import latest_checkpoint
 from qa.read import Reader, encode_windows
 from qa.squad import SquadExample, load_squad, write_squad
-from qa.train import TrainConfig, latest_checkpoint, train
-from qa.train_data import label_positions, retrieval_negatives, split_calibration, take_shard
+from qa.train import TrainConfig, train
+from qa.train_data import (
+    label_positions,
+    retrieval_negatives,
+    split_calibration,
+    swapped_questions,
+    take_shard,
+)
 
 PARAGRAPHS = [
     (
@@ -155,6 +162,34 @@ def test_retrieval_negatives_are_other_paragraphs_of_the_article_without_the_ans
         assert negative.context in article and negative.context != source.context
         assert source.answers[0] not in negative.context
     assert retrieval_negatives(examples, share=0.0, seed=0) == []
+
+
+def test_swapped_questions_name_what_another_article_asks_about_and_are_unanswerable():
+    dam = "The deal at the Tabqa dam was reached in May 2017 between the SDF and ISIS."
+    examples = [
+        SquadExample("q1", "Dam", "When was the deal at the Tabqa dam reached?", dam, ("May 2017",), 33),
+        SquadExample("q2", "Dam", "In which year was the deal reached?", dam, ("2017",), 37),
+        SquadExample("q3", "Dam", "Who built the Tabqa dam?", dam, (), -1),
+        SquadExample("p1", "Paris", "What river flows through Paris?", "Paris lies on the Seine.", ("Seine",), 17),
+        SquadExample(
+            "p2", "Paris", "What did Haussmann rebuild in 1853?", "In 1853 Haussmann rebuilt Paris.", ("Paris",), 26
+        ),
+    ]
+    swapped = {s.id: s for s in swapped_questions(examples, share=1.0, seed=0)}
+    # q2 names nothing the paragraph names after its first word; q3 is unanswerable already
+    assert set(swapped) == {"q1#swapped", "p1#swapped", "p2#swapped"}
+    assert swapped["q1#swapped"].question in {
+        "When was the deal at the Paris dam reached?",
+        "When was the deal at the Haussmann dam reached?",
+    }
+    assert swapped["p1#swapped"].question == "What river flows through Tabqa?"
+    # no other article asks about a year, and "Paris" is in this paragraph: only "Tabqa" can stand in
+    assert swapped["p2#swapped"].question == "What did Tabqa rebuild in 1853?"
+    for twin in swapped.values():
+        assert twin.is_impossible and twin.answer_start == -1
+        assert twin.context == next(e.context for e in examples if twin.id.startswith(e.id + "#"))
+    assert swapped_questions(examples, share=1.0, seed=0) == list(swapped.values())  # seeded
+    assert swapped_questions(examples, share=0.0, seed=0) == []
 
 
 def test_shards_partition_the_articles(squad_file):

@@ -1,4 +1,9 @@
+import json
+
+import pytest
+
 from qa.documents import Document, is_boilerplate, load_paragraphs, split_paragraphs
+from qa.squad import normalize_answer
 from tests.conftest import SEED_DOC, SEEDS
 
 
@@ -56,3 +61,17 @@ def test_long_block_is_cut_at_sentence_ends_with_exact_offsets():
         assert text[p.start : p.end] == p.text
         assert p.text.endswith(".")
     assert "".join(p.text for p in paragraphs[1:]).replace(" ", "") == (sentence * 100).replace(" ", "")
+
+
+@pytest.mark.parametrize("question_set", ["questions.jsonl", "fresh_questions.jsonl", "out_of_corpus.jsonl"])
+def test_seed_question_sets_point_at_paragraphs_that_hold_their_answers(question_set):
+    _, paragraphs = load_paragraphs(SEEDS)
+    by_id = {f"{p.doc_id}#{p.paragraph}": normalize_answer(p.text) for p in paragraphs}
+    records = [json.loads(line) for line in (SEEDS / question_set).read_text(encoding="utf-8").splitlines()]
+    assert records and all(r["question"].strip() for r in records)
+    for record in records:
+        if record["paragraph"] is None:
+            assert record["answers"] == [], record
+        else:
+            held = by_id[record["paragraph"]]  # SQuAD's normalisation: "the Coalition" counts as "Coalition"
+            assert any(normalize_answer(a) in held for a in record["answers"]), record

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.converters import SUFFIXES, DocumentError
-from qa.documents import MAX_DOCUMENT_BYTES, Document, load_documents, split_paragraphs
+from qa.documents import MAX_DOCUMENT_BYTES, Document, document_paths, read_document, split_paragraphs
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 MAX_NAME_CHARS = 120
@@ -31,6 +31,11 @@ class DocumentInfo:
     pages: int | None
     paragraphs: int
     bytes: int
+
+
+# What ``list_documents`` last found in each file, by (file, name in the library), with the file's (mtime, size,
+# inode): the documents panel lists the library after every change, and converting a PDF costs ~40 ms per 16 pages.
+_described: dict[tuple[Path, str], tuple[tuple[int, int, int], DocumentInfo]] = {}
 
 
 def safe_name(name: str) -> str:
@@ -86,5 +91,23 @@ def remove_document(folder: str | Path, name: str) -> Path:
 
 
 def list_documents(folder: str | Path) -> list[DocumentInfo]:
-    """Every readable document of the library (unreadable ones are skipped with a warning)."""
-    return [describe(document, document.path.stat().st_size) for document in load_documents(folder)]
+    """Every readable document of the library (unreadable ones are skipped with a warning). A file is
+    converted again only when its size or modification time changed since it was last listed."""
+    folder = Path(folder)
+    listed = []
+    for path in document_paths(folder):
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        key = (path.resolve(), path.relative_to(folder).as_posix())
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        known = _described.get(key)
+        if known is None or known[0] != version:
+            document = read_document(path, folder)
+            if document is None:
+                _described.pop(key, None)
+                continue
+            known = _described[key] = (version, describe(document, stat.st_size))
+        listed.append(known[1])
+    return listed

@@ -223,6 +223,23 @@ def test_library_adds_without_overwriting_and_removes_inside_the_folder_only(tmp
     assert list_documents(folder) == [] and not any(folder.iterdir())
 
 
+def test_listing_the_library_converts_only_changed_files(tmp_path):
+    folder = tmp_path / "docs"
+    add_document(folder, "a.pdf", make_pdf([["Alpha report.", "The dam held in May."]], title="Alpha"))
+    add_document(folder, "b.txt", b"Bravo notes.\n\nThe levee held in June.")
+    first = {d.name: d for d in list_documents(folder)}
+    again = {d.name: d for d in list_documents(folder)}
+    assert all(again[name] is first[name] for name in first)  # nothing converted again
+    add_document(folder, "b.txt", b"Charlie notes.\n\nOne.\n\nTwo.", replace=True)
+    (folder / "c.md").write_text("# Delta\n\nA new file.", encoding="utf-8")
+    changed = {d.name: d for d in list_documents(folder)}
+    assert changed["a.pdf"] is first["a.pdf"]
+    assert changed["b.txt"].paragraphs == 3 and changed["b.txt"] != first["b.txt"]
+    assert changed["c.md"].title == "Delta"
+    remove_document(folder, "a.pdf")
+    assert [d.name for d in list_documents(folder)] == ["b.txt", "c.md"]
+
+
 @needs_trained_reader
 def test_a_pdf_added_from_the_command_line_is_cited_by_page(tmp_path, seed_pdf, capsys):
     folder, index = tmp_path / "docs", tmp_path / "index"

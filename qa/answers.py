@@ -6,9 +6,11 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from qa.retrieve import Hit
+from qa.squad import normalize_answer
 
 NO_ANSWER = "I could not find that in the documents."
 NOT_SURE = "Not sure: no answer in the documents is certain enough."
+OTHER_ANSWERS = "Other possible answers in the documents:"
 
 
 def confidence(margin: float) -> float:
@@ -70,6 +72,16 @@ class Answer:
     @property
     def found(self) -> bool:
         return bool(self.text)
+
+    @property
+    def supporting(self) -> list[Citation]:
+        """The citations whose span says the answer (the same text once SQuAD-normalised), best first."""
+        return [c for c in self.citations if normalize_answer(c.text) == normalize_answer(self.text)]
+
+    @property
+    def alternatives(self) -> list[Citation]:
+        """The citations whose span says something else: other possible answers, not support for this one."""
+        return [c for c in self.citations if normalize_answer(c.text) != normalize_answer(self.text)]
 
     @property
     def rewritten(self) -> bool:

@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, confidence
+from qa.answers import NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence
 from qa.followup import resolve
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
@@ -117,7 +117,13 @@ def render_markdown(answer: Answer, max_citations: int = 3) -> str:
     understood = f"\n\n_Understood as: {escape(answer.question)}_" if answer.rewritten else ""
     if answer.found:
         lines = [f"**{escape(answer.text)}**{understood}", ""]
-        for number, citation in enumerate(answer.citations[:max_citations], start=1):
+        supporting = answer.supporting[:max_citations]
+        alternatives = answer.alternatives[: max_citations - len(supporting)]
+        for number, citation in enumerate(supporting, start=1):
+            lines += [*_cited(number, citation, "mark"), ""]
+        if alternatives:
+            lines += [f"_{OTHER_ANSWERS}_", ""]
+        for number, citation in enumerate(alternatives, start=len(supporting) + 1):
             lines += [*_cited(number, citation, "mark"), ""]
         return "\n".join(lines).rstrip()
     if not answer.evidence:

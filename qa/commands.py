@@ -89,11 +89,13 @@ def run_ask(args) -> None:
 
         print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
         return
-    from qa.answers import NOT_SURE, confidence
+    from qa.answers import NOT_SURE, OTHER_ANSWERS, confidence
 
-    shown = answer.citations or answer.evidence
+    shown = answer.supporting + answer.alternatives if answer.found else answer.evidence
     print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
     for number, citation in enumerate(shown, start=1):
+        if answer.found and number == len(answer.supporting) + 1:
+            print(f"  {OTHER_ANSWERS}")
         passage, start, end = citation.passage, citation.start, citation.end
         print(
             f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}, "

@@ -72,6 +72,29 @@ def test_markdown_has_bold_answer_source_and_highlight():
     assert "<mark>Ayn Issa</mark>" in body
 
 
+def test_citations_that_say_something_else_are_shown_as_other_possible_answers():
+    other = "The Raqqa Civil Council met tribal elders on Wednesday."
+    again = "Talks were held in ayn issa again in June."
+    answer = Answer(
+        "Ayn Issa",
+        3.0,
+        [
+            Citation("news.txt", 2, 35, 43, PASSAGE, 3.0),
+            Citation("news.txt", 5, other.index("tribal"), other.index(" on"), other, 2.0),
+            Citation("news.txt", 7, again.index("ayn"), again.index(" again"), again, 1.0),
+        ],
+    )
+    assert [c.paragraph for c in answer.supporting] == [2, 7]  # the same answer, SQuAD-normalised
+    assert [c.paragraph for c in answer.alternatives] == [5]
+    lines = render_markdown(answer).splitlines()
+    other_at = lines.index("_Other possible answers in the documents:_")
+    assert [line[:4] for line in lines if line.startswith("[")] == ["[1] ", "[2] ", "[3] "]
+    assert lines.index(next(line for line in lines if line.startswith("[3] "))) > other_at
+    assert "paragraph 7" in next(line for line in lines if line.startswith("[2] "))
+    assert "<mark>tribal elders</mark>" in "\n".join(lines[other_at:])
+    assert "Other possible" not in render_markdown(answer, max_citations=2)  # the two that support it
+
+
 def test_document_html_is_escaped_in_citations():
     passage = "Attack: <script>alert(1)</script> happened at <b>noon</b>."
     start = passage.index("noon")

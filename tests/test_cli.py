@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
+from qa.squad import normalize_answer
 from tests.conftest import SEEDS, needs_shared_data, needs_trained_reader
 
 
@@ -43,6 +44,21 @@ def test_ask_json_has_answer_and_citations(pipeline_args, capsys):
     assert result["question"] == "Where did the meeting take place?"
     citation = result["citations"][0]
     assert citation["passage"][citation["start"] : citation["end"]] == result["answer"]
+
+
+def test_ask_lists_citations_that_say_something_else_as_other_possible_answers(pipeline_args, capsys):
+    question = ["ask", "Where did the meeting take place?", "--threshold=-1e9", "--stop-margin=inf", *pipeline_args]
+    assert main([*question, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    spans = [c["passage"][c["start"] : c["end"]] for c in result["citations"]]
+    others = [span for span in spans if normalize_answer(span) != normalize_answer(result["answer"])]
+    assert len(spans) == 3 and others  # every read paragraph clears a threshold of -1e9
+    assert main(question) == 0
+    out = capsys.readouterr().out.splitlines()
+    headings = [i for i, line in enumerate(out) if line.lstrip().startswith("[")]
+    other_at = out.index("  Other possible answers in the documents:")
+    assert len(headings) == 3 and sum(i > other_at for i in headings) == len(others)
+    assert all(f"[{span}]" in out[i + 1] for span, i in zip(others, headings[-len(others) :]))
 
 
 def test_ask_refuses_an_empty_question(pipeline_args, capsys):

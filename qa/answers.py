@@ -96,7 +96,8 @@ class Answer:
 def answer_record(answer: Answer) -> dict:
     """An answer as JSON-ready data (``qa ask --json``, the cluster's ``POST /answer``): the question as asked
     and as understood, the answer ("" when the documents do not answer), its margin and the threshold, and the
-    citations and evidence, each with its passage, offsets, ``source`` and ``text``. Infinite scores become null."""
+    citations and evidence, each with its passage, offsets, ``source`` and ``text`` (and, for citations,
+    ``supports``: False for another possible answer). Infinite scores become null."""
     return {
         "question": answer.asked,
         "understood": answer.question,
@@ -106,7 +107,7 @@ def answer_record(answer: Answer) -> dict:
         "score": _finite(answer.score),
         "threshold": answer.threshold,
         "seconds": answer.seconds,
-        "citations": [_citation_record(c) for c in answer.citations],
+        "citations": [{**_citation_record(c), "supports": c in answer.supporting} for c in answer.citations],
         "evidence": [_citation_record(c) for c in answer.evidence],
     }
 

@@ -52,6 +52,7 @@ def test_ask_lists_citations_that_say_something_else_as_other_possible_answers(p
     result = json.loads(capsys.readouterr().out)
     spans = [c["passage"][c["start"] : c["end"]] for c in result["citations"]]
     others = [span for span in spans if normalize_answer(span) != normalize_answer(result["answer"])]
+    assert [not c["supports"] for c in result["citations"]].count(True) == len(others)
     assert len(spans) == 3 and others  # every read paragraph clears a threshold of -1e9
     assert main(question) == 0
     out = capsys.readouterr().out.splitlines()

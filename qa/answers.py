@@ -76,12 +76,16 @@ class Answer:
     @property
     def supporting(self) -> list[Citation]:
         """The citations whose span says the answer (the same text once SQuAD-normalised), best first."""
-        return [c for c in self.citations if normalize_answer(c.text) == normalize_answer(self.text)]
+        return [c for c in self.citations if self.supports(c)]
 
     @property
     def alternatives(self) -> list[Citation]:
         """The citations whose span says something else: other possible answers, not support for this one."""
-        return [c for c in self.citations if normalize_answer(c.text) != normalize_answer(self.text)]
+        return [c for c in self.citations if not self.supports(c)]
+
+    def supports(self, citation: Citation) -> bool:
+        """True when ``citation``'s span says this answer (the same text once SQuAD-normalised)."""
+        return normalize_answer(citation.text) == normalize_answer(self.text)
 
     @property
     def rewritten(self) -> bool:
@@ -107,7 +111,7 @@ def answer_record(answer: Answer) -> dict:
         "score": _finite(answer.score),
         "threshold": answer.threshold,
         "seconds": answer.seconds,
-        "citations": [{**_citation_record(c), "supports": c in answer.supporting} for c in answer.citations],
+        "citations": [{**_citation_record(c), "supports": answer.supports(c)} for c in answer.citations],
         "evidence": [_citation_record(c) for c in answer.evidence],
     }
 

@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave half of the articles out of the corpus and ask their questions as unanswerable, as this share "
         "of all questions (out-of-corpus questions for --choose; default: none)",
     )
+    sub.add_argument(
+        "--keep-unanswerable",
+        action="store_true",
+        help="with --limit: the sample holds every question the file marks unanswerable (the few that were "
+        "written to look answerable; a plain sample holds few of them)",
+    )
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
 
     sub = command("serve", run_serve, "start the chat web page")

@@ -145,15 +145,18 @@ def run_eval_corpus(args) -> None:
         args.limit,
         choose=args.choose,
         foreign_share=args.foreign_share,
+        keep_unanswerable=args.keep_unanswerable,
     )
 
     print(format_table(metrics))
     if choices:
-        print(f"{'stop margin':>12}{'threshold':>11}{'f1':>8}{'HasAns f1':>11}{'NoAns f1':>10}{'read one':>10}")
+        header = ("stop margin", 12), ("threshold", 11), ("f1", 8), ("HasAns f1", 11), ("NoAns f1", 10)
+        print("".join(f"{name:>{width}}" for name, width in header) + f"{'best f1':>9}{'read one':>10}")
         for row in choices:
             print(
                 f"{row['stop_margin']:>12.1f}{row['threshold']:>11.3f}{row['f1']:>8.2f}"
-                f"{row.get('HasAns_f1', 0):>11.2f}{row.get('NoAns_f1', 0):>10.2f}{row['read_one_share']:>10.2f}"
+                f"{row.get('HasAns_f1', 0):>11.2f}{row.get('NoAns_f1', 0):>10.2f}{row['best_f1']:>9.2f}"
+                f"{row['read_one_share']:>10.2f}"
             )
     if args.store:
         card = store_settings(args.reader, choices[0], args.squad_file)

@@ -144,8 +144,10 @@ def squad_v2_metrics(examples: list[SquadExample], predictions: dict[str, str]) 
     return metrics
 
 
-def best_threshold(examples: list[SquadExample], margins: dict[str, float], texts: dict[str, str]) -> float:
-    """The no-answer threshold that maximises F1 on ``examples``.
+def threshold_curve(
+    examples: list[SquadExample], margins: dict[str, float], texts: dict[str, str]
+) -> list[tuple[float, float]]:
+    """(threshold, F1 in %) for every threshold that changes a decision, from "never answer" downwards.
 
     ``margins[id]`` is the reader's best span score minus its null score and ``texts[id]`` that span's
     text; the reader answers when ``margin > threshold``. Sweeps every distinct margin (the same search
@@ -155,9 +157,13 @@ def best_threshold(examples: list[SquadExample], margins: dict[str, float], text
     f1_if_silent = {ex.id: float(ex.is_impossible) for ex in examples}
     # Start with a threshold above every margin (never answer), then lower it one example at a time.
     total = sum(f1_if_silent.values())
-    best_total, best = total, max(margins.values()) + 1e-3
+    curve = [(max(margins.values()) + 1e-3, 100 * total / len(examples))]
     for example_id in sorted(margins, key=margins.get, reverse=True):
         total += f1_if_answered[example_id] - f1_if_silent[example_id]
-        if total > best_total:
-            best_total, best = total, margins[example_id] - 1e-3
-    return best
+        curve.append((margins[example_id] - 1e-3, 100 * total / len(examples)))
+    return curve
+
+
+def best_threshold(examples: list[SquadExample], margins: dict[str, float], texts: dict[str, str]) -> float:
+    """The no-answer threshold that maximises F1 on ``examples`` (the highest one of equals)."""
+    return max(threshold_curve(examples, margins, texts), key=lambda point: point[1])[0]

@@ -14,6 +14,8 @@ from qa.evaluate_corpus import (
     evaluate_corpus,
     gold_paragraphs,
     lost_to_other_paragraph,
+    sample_examples,
+    sample_keeping,
     store_settings,
     write_corpus,
 )
@@ -114,6 +116,22 @@ def test_the_chosen_stop_margin_reads_least_within_the_f1_tolerance():
     assert chosen["read_one_share"] == 0.0 and chosen["f1"] == 100.0
 
 
+def test_the_chosen_threshold_is_the_highest_within_the_f1_tolerance():
+    def run(number, margin, text, answers=("right",)):
+        example = SquadExample(f"q{number}", "t", "q", "ctx", answers, 0 if answers else -1)
+        return CorpusRun(example, {"d#0"} if answers else set(), "", ["d#0"], 0.01, spans=[(0, margin, text)])
+
+    # 300 questions: 297 right at margin 9, two right at margin 2 (0.67 points), one right at margin 1 (0.33)
+    runs = [run(n, 9.0, "right") for n in range(297)] + [run(297, 2.0, "right"), run(298, 2.0, "right")]
+    runs.append(run(299, 1.0, "right"))
+    row = {row["stop_margin"]: row for row in choose_settings(runs)}[math.inf]
+    assert row["best_f1"] == 100.0 and 1.0 <= row["threshold"] < 2.0  # declining the margin-1 one costs 0.33
+    assert row["f1"] == pytest.approx(100 * 299 / 300)
+    runs.append(run(300, 1.5, "wrong", answers=()))  # an unanswerable one at 1.5: now 1.5 is worth raising to
+    row = {row["stop_margin"]: row for row in choose_settings(runs)}[math.inf]
+    assert 1.5 <= row["threshold"] < 2.0 and row["NoAns_f1"] == 100.0
+
+
 def test_a_right_gold_span_beaten_by_another_paragraph_counts_as_lost():
     example = SquadExample("a", "t", "q", "ctx", ("right",), 0)
 
@@ -152,3 +170,19 @@ def test_foreign_questions_are_unanswerable_and_come_from_articles_left_out():
     assert len(inside) == 4 and all(not q.is_impossible for q in questions if q.title in inside)
     assert foreign and all(q.is_impossible for q in foreign)
     assert len(foreign) / len(questions) == pytest.approx(0.25, abs=0.02)
+
+
+def test_a_sample_keeping_unanswerable_questions_holds_all_of_them_and_stays_fixed():
+    questions = [
+        SquadExample(f"q{n}", "A", f"Question {n}?", "Context.", () if n % 10 == 0 else ("x",), 0 if n % 10 else -1)
+        for n in range(200)
+    ]
+    unanswerable = [q for q in questions if q.is_impossible]
+    sample = sample_keeping(questions, unanswerable, 50)
+    assert len(sample) == 50 and len({q.id for q in sample}) == 50
+    assert {q.id for q in unanswerable} <= {q.id for q in sample}
+    assert sample == sample_keeping(questions, unanswerable, 50)
+    assert sum(q.is_impossible for q in sample_examples(questions, 50)) < len(unanswerable)
+    assert sample_keeping(questions, [], 50) == sample_examples(questions, 50)
+    assert len(sample_keeping(questions, unanswerable, 5)) == 5
+    assert sample_keeping(questions, unanswerable, None) == questions

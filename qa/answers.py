@@ -21,6 +21,17 @@ def confidence(margin: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
 
 
+def percent(probability: float) -> str:
+    """``probability`` in whole percents, with as many decimals (up to 4) as it takes not to read 0% or 100%
+    when it is neither: margins of 9 and 10 (e.g. a candidate and a threshold set above it) read 99.99% and
+    99.995%, not 100% twice."""
+    for decimals in range(5):
+        text = f"{probability:.{decimals}%}"
+        if not 0.0 < probability < 1.0 or float(text[:-1]) not in (0.0, 100.0):
+            return text
+    return ">99.9999%" if probability > 0.5 else "<0.0001%"
+
+
 @dataclass(frozen=True)
 class Citation:
     """Where an answer is written: ``passage[start:end]`` is the answer text."""

@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from qa.answers import NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence
+from qa.answers import NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
 from qa.followup import resolve
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
@@ -128,7 +128,7 @@ def render_markdown(answer: Answer, max_citations: int = 3) -> str:
         return "\n".join(lines).rstrip()
     if not answer.evidence:
         return f"**{escape(NO_ANSWER)}**{understood}"
-    needed = f"{confidence(answer.threshold):.0%}"
+    needed = percent(confidence(answer.threshold))
     lines = [
         f"**{escape(NOT_SURE)}**{understood}",
         "",
@@ -152,6 +152,6 @@ def _cited(number: int, citation: Citation, tag: str) -> list[str]:
     )
     heading = (
         f"[{number}] {escape(citation.source)}, paragraph {citation.paragraph}, "
-        f"characters {citation.start}–{citation.end} · confidence {confidence(citation.score):.0%}"
+        f"characters {citation.start}–{citation.end} · confidence {percent(confidence(citation.score))}"
     )
     return [heading, f"> {highlighted}"]

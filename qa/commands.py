@@ -89,7 +89,7 @@ def run_ask(args) -> None:
 
         print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
         return
-    from qa.answers import NOT_SURE, OTHER_ANSWERS, confidence
+    from qa.answers import NOT_SURE, OTHER_ANSWERS, confidence, percent
 
     shown = answer.supporting + answer.alternatives if answer.found else answer.evidence
     print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
@@ -99,7 +99,7 @@ def run_ask(args) -> None:
         passage, start, end = citation.passage, citation.start, citation.end
         print(
             f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}, "
-            f"confidence {confidence(citation.score):.0%}:"
+            f"confidence {percent(confidence(citation.score))}:"
         )
         print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
 

@@ -1,4 +1,4 @@
-from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation
+from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, confidence, percent
 from qa.chat import answer_text, escape, render_markdown, turns, understand
 from qa.documents import Paragraph
 from qa.retrieve import Hit
@@ -114,6 +114,12 @@ def test_confident_answers_show_their_confidence():
     start = PASSAGE.index("Ayn Issa")
     markdown = render_markdown(answer_with(PASSAGE, start, start + 8))
     assert "confidence 95%" in markdown  # margin 3.0 -> 1 / (1 + e^-3)
+
+
+def test_percentages_near_0_and_100_keep_the_digits_that_tell_them_apart():
+    assert percent(0.95) == "95%" and percent(1.0) == "100%" and percent(0.0) == "0%"
+    assert percent(confidence(9.0)) == "99.99%" and percent(confidence(10.0)) == "99.995%"
+    assert percent(confidence(-9.0)) == "0.01%" and percent(confidence(15.0)) == ">99.9999%"
 
 
 def test_unsure_answers_show_the_candidate_underlined_and_say_so():

@@ -150,8 +150,9 @@ def run_eval_corpus(args) -> None:
 
     print(format_table(metrics))
     if choices:
-        header = ("stop margin", 12), ("threshold", 11), ("f1", 8), ("HasAns f1", 11), ("NoAns f1", 10)
-        print("".join(f"{name:>{width}}" for name, width in header) + f"{'best f1':>9}{'read one':>10}")
+        header = [("stop margin", 12), ("threshold", 11), ("f1", 8), ("HasAns f1", 11), ("NoAns f1", 10)]
+        header += [("best f1", 9), ("read one", 10)]
+        print("".join(f"{name:>{width}}" for name, width in header))
         for row in choices:
             print(
                 f"{row['stop_margin']:>12.1f}{row['threshold']:>11.3f}{row['f1']:>8.2f}"

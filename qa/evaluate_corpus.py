@@ -215,12 +215,15 @@ def evaluate_corpus(
 
 
 def store_settings(reader_name: str | Path | None, choice: dict, source: str | Path) -> Path:
-    """Write a ``choose_settings`` row's threshold and stop margin into the reader's card (atomically)."""
+    """Write a ``choose_settings`` row's threshold and stop margin into the reader's card (atomically). The
+    training's gold-paragraph threshold moves into ``calibration``, beside the metrics measured at it."""
     folder = Path(resolve_reader(reader_name))
     card_path = folder / CARD_NAME
     if not folder.is_dir():
         raise ValueError(f"--store needs a reader folder; {folder} is not one.")
     card = read_card(folder)
+    if "calibration" in card and "threshold" in card:
+        card["calibration"].setdefault("threshold", card["threshold"])
     card["threshold"] = choice["threshold"]
     card["stop_margin"] = choice["stop_margin"] if math.isfinite(choice["stop_margin"]) else None
     card["end_to_end_choice"] = {"file": str(source), **{k: v for k, v in choice.items() if k != "threshold"}}

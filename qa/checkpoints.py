@@ -12,7 +12,8 @@ import torch
 STATE_NAME = "training_state.pt"
 CHECKPOINTS_KEPT = 2
 # Weights are written in files of at most this size, so that they travel through size-limited channels
-# (the GPU machine returns files of at most 16 MiB).
+# (the GPU machine returns files of at most 16 MiB). A single tensor is never split: MiniLM's word
+# embeddings (30,522 x 384 in float16) make one file of 23 MB; cut that with `split -b 15M` to move it.
 MAX_WEIGHT_FILE = "15MB"
 
 
@@ -77,8 +78,8 @@ def rng_state_from_json(state):
 
 
 def save_reader(output: Path, model, tokenizer) -> Path:
-    """The shippable reader: float16 safetensors (files of at most ``MAX_WEIGHT_FILE``) + tokenizer in
-    ``output``."""
+    """The shippable reader: float16 safetensors (files of at most ``MAX_WEIGHT_FILE``, or one tensor) +
+    tokenizer in ``output``."""
     temp = output.with_name(output.name + ".saving")
     shutil.rmtree(temp, ignore_errors=True)
     model.to(torch.float16).save_pretrained(temp, max_shard_size=MAX_WEIGHT_FILE)

@@ -9,6 +9,7 @@ import sys
 from qa.commands import (
     run_add,
     run_ask,
+    run_average,
     run_docs,
     run_eval,
     run_eval_corpus,
@@ -178,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-steps", type=int, help="stop after this many steps")
     sub.add_argument("--dev", help="SQuAD file to score after training (stored in the card, never used to tune)")
     sub.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
+    sub.add_argument(
+        "--examples-only",
+        action="store_true",
+        help="build the training examples (negatives, swapped twins, shard) into OUTPUT/train_examples.json.gz and "
+        "stop; train on that file elsewhere (e.g. a GPU machine) with --calibration-fraction 0",
+    )
+
+    sub = command("average-readers", run_average, "average the weights of readers of one lineage", pipeline=False)
+    sub.add_argument("readers", nargs="+", metavar="READER", help="reader folders or hub ids (two or more)")
+    sub.add_argument("--output", required=True, help="folder for the averaged reader")
+    sub.add_argument(
+        "--weights", nargs="+", type=float, metavar="W", help="one a reader, summing to 1 (default: equal weights)"
+    )
 
     sub = command("eval-reader", run_eval_reader, "SQuAD 2.0 metrics of the reader on gold paragraphs", pipeline=False)
     sub.add_argument("squad_file")

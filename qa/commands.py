@@ -192,7 +192,7 @@ def run_serve(args) -> None:
 
 
 def run_train(args) -> None:
-    from qa.train import TrainConfig, train
+    from qa.train import TrainConfig, train, write_examples
 
     logging.getLogger().setLevel(logging.INFO)
     options = {
@@ -218,11 +218,24 @@ def run_train(args) -> None:
     }
     if args.base:
         options["base"] = args.base
+    if args.examples_only:
+        print(f"training examples written to {write_examples(TrainConfig(**options))}")
+        return
     card = train(TrainConfig(**options), resume=args.resume)
     print(json.dumps({key: card[key] for key in ("threshold", "steps", "train_seconds", "final_loss")}))
     if "dev" in card:
         print(json.dumps(card["dev"]))
     print(f"reader written to {Path(args.output)}")
+
+
+def run_average(args) -> None:
+    from qa.average import average_readers
+
+    weights = args.weights or [1 / len(args.readers)] * len(args.readers)
+    card = average_readers(args.readers, weights, args.output)
+    print(f"averaged reader written to {Path(args.output)} (threshold {card['threshold']:.3f}, the parents' mean)")
+    calibration = Path(args.output) / "calibration.json"
+    print(f"choose its own: qa eval-corpus {calibration} --reader {args.output} --choose --store")
 
 
 def run_eval_reader(args) -> None:

@@ -54,6 +54,7 @@ from qa.train_data import (
 
 log = logging.getLogger(__name__)
 CALIBRATION_NAME = "calibration.json"
+EXAMPLES_NAME = "train_examples.json.gz"
 
 
 @dataclass
@@ -140,10 +141,28 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
     return train_examples + negatives + swapped, calibration
 
 
+def prepare_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:
+    """``training_examples`` with the held-out articles written to ``OUTPUT/calibration.json``."""
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    train_examples, calibration = training_examples(config)
+    if calibration:
+        write_squad(output / CALIBRATION_NAME, calibration)
+    return train_examples, calibration
+
+
+def write_examples(config: TrainConfig) -> Path:
+    """Build the training examples as ``train`` would and write them to ``OUTPUT/train_examples.json.gz``.
+
+    Building them (BM25 negatives, swapped twins) needs the whole package and single-core minutes; a machine
+    that only trains (a lent GPU) then trains on that one file with ``calibration_fraction=0``."""
+    train_examples, _ = prepare_examples(config)
+    return write_squad(Path(config.output) / EXAMPLES_NAME, train_examples)
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict:
     """Train a reader as ``config`` says; returns the reader card written beside the model."""
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -151,9 +170,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     if device.type == "cpu":
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
 
-    train_examples, calibration = training_examples(config)
-    if calibration:
-        write_squad(output / CALIBRATION_NAME, calibration)
+    train_examples, calibration = prepare_examples(config)
 
     checkpoint = latest_checkpoint(output) if resume else None
     source = checkpoint or config.base

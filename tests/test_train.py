@@ -4,9 +4,10 @@ import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import latest_checkpoint
+from qa.cli import main
 from qa.read import Reader, encode_windows
 from qa.squad import SquadExample, load_squad, write_squad
-from qa.train import TrainConfig, train
+from qa.train import EXAMPLES_NAME, TrainConfig, train, training_examples
 from qa.train_data import (
     label_positions,
     retrieval_negatives,
@@ -214,3 +215,25 @@ def test_a_shard_can_keep_every_unanswerable_question(squad_file):
 def test_squad_files_round_trip_gzipped(squad_file, tmp_path):
     examples = load_squad(squad_file)
     assert load_squad(write_squad(tmp_path / "copy.json.gz", examples)) == examples
+
+
+def test_examples_only_writes_what_training_would_train_on(squad_file, tmp_path, capsys):
+    dam = ["The Tabqa dam holds Lake Assad.", "The deal at the dam was reached in May between the SDF and ISIS."]
+    examples = [
+        *load_squad(squad_file),
+        SquadExample("d1", "Dam", "When was the deal at the dam reached?", dam[1], ("May",), 35),
+        SquadExample("d2", "Dam", "Which lake does the Tabqa dam hold?", dam[0], ("Lake Assad",), 20),
+    ]
+    source = write_squad(tmp_path / "train.json", examples)
+    output = tmp_path / "examples"
+    options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--calibration-fraction", "0.25"]
+    assert main(["train-reader", "--train", str(source), *options, "--examples-only"]) == 0
+    assert "training examples written to" in capsys.readouterr().out
+    written = load_squad(output / EXAMPLES_NAME)
+    config = TrainConfig([str(source)], str(tmp_path / "x"), negatives=1.0, swapped=1.0, calibration_fraction=0.25)
+    expected, calibration = training_examples(config)
+    assert sorted(written, key=lambda e: e.id) == sorted(expected, key=lambda e: e.id)
+    assert {"d1#negative", "d2#negative"} <= {e.id for e in written if e.is_impossible}
+    assert any(e.id.endswith("#swapped") for e in written)
+    assert load_squad(output / "calibration.json") == calibration and calibration
+    assert not list(output.glob("*.safetensors"))  # nothing trained

@@ -1,0 +1,66 @@
+"""Average the weights of readers of one lineage (a "model soup").
+
+Readers fine-tuned one from another lie in one basin of the loss, so the average of their weights is a reader
+too, and often between them or better than both (Wortsman et al., 2022, "Model soups"). Here it keeps what an
+earlier stage does well on the seed article while taking most of what a later stage gained on unseen
+questions (README, the reader section). The average gets a threshold of its own: the parents' weighted mean
+until ``qa eval-corpus OUTPUT/calibration.json --reader OUTPUT --choose --store`` picks one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+from qa.checkpoints import save_reader
+from qa.read import CARD_NAME, read_card
+from qa.train import CALIBRATION_NAME
+
+
+def check_weights(weights: list[float], count: int) -> None:
+    """``weights`` must be ``count`` positive numbers that sum to 1."""
+    if len(weights) != count or any(w <= 0 for w in weights) or not math.isclose(sum(weights), 1.0, abs_tol=1e-6):
+        raise ValueError(f"weights must be {count} positive numbers that sum to 1 (one a reader), got {weights}")
+
+
+def average_readers(readers: list[str | Path], weights: list[float], output: str | Path) -> dict:
+    """Write the weighted average of ``readers`` (folders or hub ids of one architecture) to ``output`` as a
+    float16 reader with the first reader's tokenizer, a card that names the parents (their cards nested) and
+    the first parent's ``calibration.json``; returns the card."""
+    if len(readers) < 2:
+        raise ValueError("averaging needs at least two readers")
+    check_weights(weights, len(readers))
+    models = [AutoModelForQuestionAnswering.from_pretrained(str(r), dtype=torch.float32) for r in readers]
+    states = [model.state_dict() for model in models]
+    shapes = {name: tensor.shape for name, tensor in states[0].items()}
+    for reader, state in zip(readers[1:], states[1:]):
+        if {name: tensor.shape for name, tensor in state.items()} != shapes:
+            raise ValueError(f"{reader} has other weights than {readers[0]}: only one architecture can be averaged")
+    averaged = {
+        name: sum(w * state[name] for w, state in zip(weights, states)) if tensor.is_floating_point() else tensor
+        for name, tensor in states[0].items()
+    }
+    models[0].load_state_dict(averaged)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    save_reader(output, models[0], AutoTokenizer.from_pretrained(str(readers[0])))
+
+    cards = [read_card(r) for r in readers]
+    card = {
+        "base_model": "weighted average of " + ", ".join(str(r) for r in readers),
+        "averaged_from": [{"reader": str(r), "weight": w, "card": c} for r, w, c in zip(readers, weights, cards)],
+        "threshold": sum(w * float(c.get("threshold", 0.0)) for w, c in zip(weights, cards)),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    calibration = next((Path(r) / CALIBRATION_NAME for r in readers if (Path(r) / CALIBRATION_NAME).is_file()), None)
+    if calibration:
+        shutil.copyfile(calibration, output / CALIBRATION_NAME)
+        card["calibration_file"] = str(calibration)
+    (output / CARD_NAME).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return card

@@ -10,7 +10,6 @@ until ``qa eval-corpus OUTPUT/calibration.json --reader OUTPUT --choose --store`
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import shutil
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import save_reader
-from qa.read import CARD_NAME, read_card
+from qa.read import read_card, write_card
 from qa.train import CALIBRATION_NAME
 
 
@@ -62,5 +61,5 @@ def average_readers(readers: list[str | Path], weights: list[float], output: str
     if calibration:
         shutil.copyfile(calibration, output / CALIBRATION_NAME)
         card["calibration_file"] = str(calibration)
-    (output / CARD_NAME).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    write_card(output, card)
     return card

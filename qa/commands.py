@@ -230,12 +230,14 @@ def run_train(args) -> None:
 
 def run_average(args) -> None:
     from qa.average import average_readers
+    from qa.train import CALIBRATION_NAME
 
     weights = args.weights or [1 / len(args.readers)] * len(args.readers)
     card = average_readers(args.readers, weights, args.output)
     print(f"averaged reader written to {Path(args.output)} (threshold {card['threshold']:.3f}, the parents' mean)")
-    calibration = Path(args.output) / "calibration.json"
-    print(f"choose its own: qa eval-corpus {calibration} --reader {args.output} --choose --store")
+    if "calibration_file" in card:
+        calibration = Path(args.output) / CALIBRATION_NAME
+        print(f"choose its own: qa eval-corpus {calibration} --reader {args.output} --choose --store")
 
 
 def run_eval_reader(args) -> None:

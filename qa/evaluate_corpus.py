@@ -10,9 +10,7 @@ early-stop margin that maximise end-to-end F1 (run it on held-out training artic
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
 import re
 import tempfile
@@ -26,7 +24,7 @@ from tqdm.auto import tqdm
 from qa.documents import load_paragraphs
 from qa.models import resolve_reader
 from qa.pipeline import QA
-from qa.read import CARD_NAME, read_card
+from qa.read import read_card, write_card
 from qa.squad import SquadExample, load_squad, score_answer, squad_v2_metrics, threshold_curve
 
 STOP_MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)  # searched by choose_settings (inf: read every passage)
@@ -218,7 +216,6 @@ def store_settings(reader_name: str | Path | None, choice: dict, source: str | P
     """Write a ``choose_settings`` row's threshold and stop margin into the reader's card (atomically). The
     training's gold-paragraph threshold moves into ``calibration``, beside the metrics measured at it."""
     folder = Path(resolve_reader(reader_name))
-    card_path = folder / CARD_NAME
     if not folder.is_dir():
         raise ValueError(f"--store needs a reader folder; {folder} is not one.")
     card = read_card(folder)
@@ -227,10 +224,7 @@ def store_settings(reader_name: str | Path | None, choice: dict, source: str | P
     card["threshold"] = choice["threshold"]
     card["stop_margin"] = choice["stop_margin"] if math.isfinite(choice["stop_margin"]) else None
     card["end_to_end_choice"] = {"file": str(source), **{k: v for k, v in choice.items() if k != "threshold"}}
-    temp = card_path.with_name(card_path.name + ".tmp")
-    temp.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    os.replace(temp, card_path)
-    return card_path
+    return write_card(folder, card)
 
 
 def choose_settings(runs: list[CorpusRun], stop_margins=STOP_MARGINS) -> list[dict]:

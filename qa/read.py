@@ -261,3 +261,12 @@ def read_card(path: str | Path) -> dict:
     if not card.is_file():
         return {}
     return json.loads(card.read_text(encoding="utf-8"))
+
+
+def write_card(folder: str | Path, card: dict) -> Path:
+    """Write ``card`` as the reader card of ``folder`` through a temp file, so a crash leaves the old one."""
+    path = Path(folder) / CARD_NAME
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    os.replace(temp, path)
+    return path

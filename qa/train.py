@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import math
 import os
@@ -40,7 +39,7 @@ from qa.checkpoints import (
     save_reader,
 )
 from qa.models import default_base_encoder
-from qa.read import CARD_NAME, Reader
+from qa.read import Reader, write_card
 from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics, write_squad
 from qa.train_data import (
     bucketed_batches,
@@ -271,7 +270,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
             "file": config.dev_file,
             **squad_v2_metrics(dev, apply_threshold(texts, margins, card["threshold"])),
         }
-    (final / CARD_NAME).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    write_card(final, card)
     return card
 
 

@@ -54,6 +54,7 @@ def private_model_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_reader_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised BERT QA model with the real MiniLM tokenizer (exercises code paths only)."""
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
 
     from qa.models import default_embedder
@@ -68,6 +69,7 @@ def tiny_reader_dir(tmp_path_factory) -> Path:
         intermediate_size=64,
         max_position_embeddings=512,
     )
+    torch.manual_seed(0)  # the same tiny reader every run
     BertForQuestionAnswering(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

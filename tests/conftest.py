@@ -69,8 +69,9 @@ def tiny_reader_dir(tmp_path_factory) -> Path:
         intermediate_size=64,
         max_position_embeddings=512,
     )
-    torch.manual_seed(0)  # the same tiny reader every run
-    BertForQuestionAnswering(config).save_pretrained(folder)
+    with torch.random.fork_rng():  # the same tiny reader every run, the session's random state untouched
+        torch.manual_seed(0)
+        BertForQuestionAnswering(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

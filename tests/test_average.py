@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering
 
 from qa.cli import main
-from qa.read import CARD_NAME, Reader, read_card
+from qa.read import Reader, read_card, write_card
 
 
 @pytest.fixture()
@@ -20,7 +20,7 @@ def shifted_reader(tiny_reader_dir, tmp_path):
     folder = tmp_path / "shifted"
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_reader_dir).save_pretrained(folder)
-    (folder / CARD_NAME).write_text(json.dumps({"threshold": 2.0, "steps": 7}))
+    write_card(folder, {"threshold": 2.0, "steps": 7})
     (folder / "calibration.json").write_text(json.dumps({"version": "v2.0", "data": []}))
     return folder
 

@@ -21,7 +21,7 @@ from qa.evaluate_corpus import (
 )
 from qa.models import PACKAGED_READER
 from qa.pipeline import QA
-from qa.read import CARD_NAME, read_card
+from qa.read import read_card, write_card
 from qa.squad import SquadExample, load_squad, write_squad
 from tests.conftest import SEED_DOC, SEEDS, needs_trained_reader
 
@@ -84,7 +84,7 @@ def test_the_shipped_system_on_a_corpus(seed_squad_file, tmp_path):
     fresh_card = read_card(PACKAGED_READER)  # as training writes it: its gold threshold at the top level
     fresh_card["threshold"] = -7.5
     fresh_card["calibration"].pop("threshold", None)
-    (reader_copy / CARD_NAME).write_text(json.dumps(fresh_card), encoding="utf-8")
+    write_card(reader_copy, fresh_card)
     store_settings(reader_copy, choices[0], seed_squad_file)
     card = read_card(reader_copy)
     assert card["threshold"] == choices[0]["threshold"] and "end_to_end_choice" in card

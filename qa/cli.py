@@ -166,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of answerable questions that also get a twin with a name or year of the question swapped for "
         "one of another article, labelled no-answer (default: %(default)s)",
     )
+    sub.add_argument(
+        "--antonyms",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of answerable questions that also get a twin with an adjective swapped for its opposite that "
+        "the paragraph never uses (first -> last), labelled no-answer (default: %(default)s)",
+    )
     sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
     sub.add_argument(
         "--all-unanswerable",
@@ -182,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--examples-only",
         action="store_true",
-        help="build the training examples (negatives, swapped twins, shard) into OUTPUT/train_examples.json.gz and "
-        "stop; train on that file elsewhere (e.g. a GPU machine) with --calibration-fraction 0",
+        help="build the training examples (negatives, unanswerable twins, shard) into OUTPUT/train_examples.json.gz "
+        "and stop; train on that file elsewhere (e.g. a GPU machine) with --calibration-fraction 0",
     )
 
     sub = command("average-readers", run_average, "average the weights of readers of one lineage", pipeline=False)

@@ -209,6 +209,7 @@ def run_train(args) -> None:
         "shard": args.shard,
         "all_unanswerable": args.all_unanswerable,
         "swapped": args.swapped,
+        "antonyms": args.antonyms,
         "precision": args.precision,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,

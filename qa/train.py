@@ -47,9 +47,9 @@ from qa.train_data import (
     collate,
     retrieval_negatives,
     split_calibration,
-    swapped_questions,
     take_shard,
 )
+from qa.twins import antonym_questions, swapped_questions
 
 log = logging.getLogger(__name__)
 CALIBRATION_NAME = "calibration.json"
@@ -76,6 +76,7 @@ class TrainConfig:
     shard: str | None = None  # "K/N": train on the K-th of N article shards only
     all_unanswerable: bool = False  # with a shard: keep the unanswerable questions of every shard
     swapped: float = 0.0  # share of answerable questions that also get a name-swapped, unanswerable twin
+    antonyms: float = 0.0  # share of answerable questions that also get an antonym-swapped, unanswerable twin
     precision: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 where the GPU or CPU computes it natively)
     checkpoint_minutes: float = 15.0
     seed: int = 13
@@ -130,14 +131,16 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
         train_examples = take_shard(train_examples, config.shard, config.seed, config.all_unanswerable)
     negatives = retrieval_negatives(train_examples, config.negatives, config.seed)
     swapped = swapped_questions(train_examples, config.swapped, config.seed)
+    antonyms = antonym_questions(train_examples, config.antonyms, config.seed)
     log.info(
-        "%d training examples (+%d retrieval negatives, +%d swapped questions), %d calibration examples",
+        "%d training examples (+%d retrieval negatives, +%d swapped, +%d antonym questions), %d calibration examples",
         len(train_examples),
         len(negatives),
         len(swapped),
+        len(antonyms),
         len(calibration),
     )
-    return train_examples + negatives + swapped, calibration
+    return train_examples + negatives + swapped + antonyms, calibration
 
 
 def prepare_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:

@@ -4,15 +4,13 @@ Examples come from SQuAD-format files. Whole articles are held out for calibrati
 into shards (one shard a training stage), and answerable questions may get a *retrieval negative*: another
 paragraph of the same article that BM25 ranks high for the question but that does not contain the answer,
 labelled "no answer". That is what the product's reader sees for most passages it reads: the retriever
-returns ``top_k`` paragraphs of which usually one answers. They may also get a *swapped* question: the
-name or year that the question shares with its paragraph replaced by one from another article, labelled "no
-answer": the right paragraph read with a question about something it never mentions.
+returns ``top_k`` paragraphs of which usually one answers. They may also get unanswerable twins: the right
+paragraph with an edited question it does not answer (``qa/twins.py``).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -24,9 +22,6 @@ from qa.read import encode_windows
 from qa.squad import SquadExample, normalize_answer
 
 NEGATIVE_ID_SUFFIX = "#negative"
-SWAPPED_ID_SUFFIX = "#swapped"
-# What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
-SWAPPABLE = re.compile(r"(?P<year>\b(?:1[5-9]|20)\d\d\b)|(?P<name>\b[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)")
 
 
 @dataclass
@@ -103,62 +98,6 @@ def retrieval_negatives(examples: list[SquadExample], share: float, seed: int) -
                     replace(example, id=example.id + NEGATIVE_ID_SUFFIX, context=negative, answers=(), answer_start=-1)
                 )
     return negatives
-
-
-def swapped_questions(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
-    """For ``share`` of the answerable examples whose question names something its paragraph also names (a
-    year or a capitalised name, not the question's first word), the question with that name replaced by one
-    that questions of another article use and this paragraph never mentions, labelled unanswerable.
-
-    SQuAD 2.0 wrote part of its unanswerable questions this way (entity swaps); there are only 5.7k such
-    questions against 88k answerable ones, and retrieval negatives teach "wrong paragraph", not "this
-    paragraph, but not about that"."""
-    if share <= 0:
-        return []
-    rng = random.Random(seed)
-    pools: dict[str, dict[str, set[str]]] = {"year": defaultdict(set), "name": defaultdict(set)}
-    for example in examples:
-        for kind, text, _ in _swappable(example.question):
-            pools[kind][text].add(example.title)
-    names = {kind: sorted(pool) for kind, pool in pools.items()}
-    swapped = []
-    for example in examples:
-        if example.is_impossible or rng.random() >= share:
-            continue
-        shared = [found for found in _swappable(example.question) if found[1] in example.context]
-        rng.shuffle(shared)
-        question = next((q for found in shared if (q := _swap(example, *found, pools, names, rng))), None)
-        if question:
-            swapped.append(
-                replace(example, id=example.id + SWAPPED_ID_SUFFIX, question=question, answers=(), answer_start=-1)
-            )
-    return swapped
-
-
-def _swap(example: SquadExample, kind: str, text: str, start: int, pools, names, rng: random.Random) -> str | None:
-    """``example``'s question with ``text`` (at ``start``) replaced by a ``kind`` of another article that the
-    paragraph does not mention; None when ten draws find none."""
-    context = example.context.lower()
-    for _ in range(10 if names[kind] else 0):
-        other = rng.choice(names[kind])
-        if example.title not in pools[kind][other] and other.lower() not in context:
-            return example.question[:start] + other + example.question[start + len(text) :]
-    return None
-
-
-def _swappable(question: str) -> list[tuple[str, str, int]]:
-    """(kind, text, start) of the years and names in ``question`` after its first word."""
-    found = []
-    for match in SWAPPABLE.finditer(question):
-        kind, text, start = match.lastgroup, match.group(), match.start()
-        if kind == "name":
-            if text.endswith(".") and text.count(".") == 1:
-                text = text[:-1]  # the question's full stop, not an abbreviation's
-            if text.startswith("The "):
-                text, start = text[4:], start + 4
-        if start > 0 and len(text) > 1:  # not the question word, not "I" or an initial
-            found.append((kind, text, start))
-    return found
 
 
 def _lacks_answer(paragraph: str, example: SquadExample) -> bool:

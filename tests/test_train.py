@@ -12,9 +12,9 @@ from qa.train_data import (
     label_positions,
     retrieval_negatives,
     split_calibration,
-    swapped_questions,
     take_shard,
 )
+from qa.twins import antonym_questions, swapped_questions
 
 PARAGRAPHS = [
     (
@@ -193,6 +193,31 @@ def test_swapped_questions_name_what_another_article_asks_about_and_are_unanswer
     assert swapped_questions(examples, share=0.0, seed=0) == []
 
 
+def test_antonym_questions_ask_for_the_opposite_that_the_paragraph_never_says_and_are_unanswerable():
+    mayors = "Ryan Dillon became the first mayor of Raqqa in 2017; the oldest council member is 80."
+    examples = [
+        SquadExample("m1", "Raqqa", "Who was the first mayor of Raqqa?", mayors, ("Ryan Dillon",), 0),
+        SquadExample("m2", "Raqqa", "How old is the oldest council member?", mayors, ("80",), 84),
+        SquadExample("m3", "Raqqa", "First, who became mayor?", mayors, ("Ryan Dillon",), 0),
+        SquadExample("m4", "Raqqa", "Who was the largest donor?", "The smallest donor gave $5.", ("$5",), 0),
+        SquadExample("m5", "Raqqa", "What was the last mayor's name?", "The final mayor was Ryan.", ("Ryan",), 21),
+        SquadExample("m6", "Raqqa", "Who was the first mayor?", mayors, (), -1),
+    ]
+    twins = {t.id: t for t in antonym_questions(examples, share=1.0, seed=0)}
+    # m3 has the word first only; m4's paragraph says "smallest"; m6 is unanswerable already
+    assert set(twins) == {"m1#antonym", "m2#antonym", "m5#antonym"}
+    assert twins["m1#antonym"].question == "Who was the last mayor of Raqqa?"
+    assert twins["m2#antonym"].question == "How old is the youngest council member?"
+    assert twins["m5#antonym"].question == "What was the first mayor's name?"
+    for twin in twins.values():
+        assert twin.is_impossible and twin.answer_start == -1
+    # "first" -> "last" is refused where the paragraph says "final" (the same as "last")
+    final = SquadExample("f", "Raqqa", "Who was the first mayor?", "The final mayor was Ryan Dillon.", ("Ryan",), 0)
+    assert antonym_questions([final], share=1.0, seed=0) == []
+    assert antonym_questions(examples, share=1.0, seed=0) == list(twins.values())  # seeded
+    assert antonym_questions(examples, share=0.0, seed=0) == []
+
+
 def test_shards_partition_the_articles(squad_file):
     examples = load_squad(squad_file)
     shards = [take_shard(examples, f"{k}/3", seed=5) for k in (1, 2, 3)]
@@ -221,19 +246,23 @@ def test_examples_only_writes_what_training_would_train_on(squad_file, tmp_path,
     dam = ["The Tabqa dam holds Lake Assad.", "The deal at the dam was reached in May between the SDF and ISIS."]
     examples = [
         *load_squad(squad_file),
-        SquadExample("d1", "Dam", "When was the deal at the dam reached?", dam[1], ("May",), 35),
+        SquadExample("d1", "Dam", "When was the first deal at the dam reached?", dam[1], ("May",), 35),
         SquadExample("d2", "Dam", "Which lake does the Tabqa dam hold?", dam[0], ("Lake Assad",), 20),
     ]
     source = write_squad(tmp_path / "train.json", examples)
     output = tmp_path / "examples"
-    options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--calibration-fraction", "0.25"]
+    options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--antonyms", "1"]
+    options += ["--calibration-fraction", "0.25"]
     assert main(["train-reader", "--train", str(source), *options, "--examples-only"]) == 0
     assert "training examples written to" in capsys.readouterr().out
     written = load_squad(output / EXAMPLES_NAME)
-    config = TrainConfig([str(source)], str(tmp_path / "x"), negatives=1.0, swapped=1.0, calibration_fraction=0.25)
+    config = TrainConfig(
+        [str(source)], str(tmp_path / "x"), negatives=1.0, swapped=1.0, antonyms=1.0, calibration_fraction=0.25
+    )
     expected, calibration = training_examples(config)
     assert sorted(written, key=lambda e: e.id) == sorted(expected, key=lambda e: e.id)
     assert {"d1#negative", "d2#negative"} <= {e.id for e in written if e.is_impossible}
     assert any(e.id.endswith("#swapped") for e in written)
+    assert "d1#antonym" in {e.id for e in written}
     assert load_squad(output / "calibration.json") == calibration and calibration
     assert not list(output.glob("*.safetensors"))  # nothing trained

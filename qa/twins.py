@@ -1,0 +1,125 @@
+"""Unanswerable twins of answerable training questions: the right paragraph, a question it does not answer.
+
+SQuAD 2.0 wrote most of its unanswerable questions by editing answerable ones (Rajpurkar et al. 2018: entity
+swaps 21%, antonyms 20%, ...); the shared data holds only 5.7k such questions against 88k answerable ones, and
+retrieval negatives teach "wrong paragraph", not "this paragraph, but not about that". Each generator here
+writes one kind of edit, labelled unanswerable, for a share of the answerable examples:
+
+- ``swapped_questions``: a name or year the question shares with its paragraph replaced by one from another
+  article ("When was the deal at the Tabqa dam reached?" -> "... at the Paris dam ...").
+- ``antonym_questions``: an adjective replaced by its opposite that the paragraph never uses ("Who was the first
+  mayor?" -> "Who was the last mayor?" on a paragraph without "last", "final" or "latest").
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from dataclasses import replace
+
+from qa.squad import SquadExample
+
+SWAPPED_ID_SUFFIX = "#swapped"
+ANTONYM_ID_SUFFIX = "#antonym"
+# What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
+SWAPPABLE = re.compile(r"(?P<year>\b(?:1[5-9]|20)\d\d\b)|(?P<name>\b[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)")
+# Opposites whose swap makes a question that a paragraph without the opposite (nor the words after "|", which
+# say the same) cannot answer. Left out on purpose: words whose opposite a paragraph often says otherwise
+# (start/end -> "began", increase/decrease -> "fell", won/lost -> "defeated") and quantifiers (most, more).
+OPPOSITES = """
+first last|final latest; earliest latest|last; oldest youngest|newest; largest smallest|least; biggest smallest|least;
+highest lowest; longest shortest; strongest weakest; richest poorest; fastest slowest; heaviest lightest;
+best worst; north south|southern; east west|western; northern southern|south; eastern western|west;
+public private; ancient modern; major minor; majority minority; maximum minimum; internal external;
+legal illegal; upper lower
+"""
+
+
+def _opposites(table: str) -> dict[str, tuple[str, ...]]:
+    """word -> (its opposite, other words for the opposite), both ways round for each pair in ``table``."""
+    opposites: dict[str, tuple[str, ...]] = {}
+    for entry in table.replace("\n", " ").split(";"):
+        pair, _, same = entry.partition("|")
+        word, opposite = pair.split()
+        opposites.setdefault(word, (opposite, *same.split()))
+        opposites.setdefault(opposite, (word,))
+    return opposites
+
+
+ANTONYMS = _opposites(OPPOSITES)
+
+
+def antonym_questions(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
+    """For ``share`` of the answerable examples whose question uses a lower-case word of ``OPPOSITES`` (after
+    its first word) whose opposite neither the question nor the paragraph uses: the question with that word
+    replaced by its opposite, labelled unanswerable."""
+    if share <= 0:
+        return []
+    rng = random.Random(f"{seed}{ANTONYM_ID_SUFFIX}")  # not the draws of swapped_questions: other examples
+    twins = []
+    for example in examples:
+        if example.is_impossible or rng.random() >= share:
+            continue
+        used = set(re.findall(r"\w+", f"{example.question} {example.context}".lower()))
+        for match in list(re.finditer(r"\b[a-z]+\b", example.question))[1:]:
+            opposite, *same = ANTONYMS.get(match.group(), ("",))
+            if opposite and not {opposite, *same} & used:
+                question = example.question[: match.start()] + opposite + example.question[match.end() :]
+                twins.append(_unanswerable(example, ANTONYM_ID_SUFFIX, question))
+                break
+    return twins
+
+
+def _unanswerable(example: SquadExample, suffix: str, question: str) -> SquadExample:
+    return replace(example, id=example.id + suffix, question=question, answers=(), answer_start=-1)
+
+
+def swapped_questions(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
+    """For ``share`` of the answerable examples whose question names something its paragraph also names (a
+    year or a capitalised name, not the question's first word), the question with that name replaced by one
+    that questions of another article use and this paragraph never mentions, labelled unanswerable."""
+    if share <= 0:
+        return []
+    rng = random.Random(seed)
+    pools: dict[str, dict[str, set[str]]] = {"year": defaultdict(set), "name": defaultdict(set)}
+    for example in examples:
+        for kind, text, _ in _swappable(example.question):
+            pools[kind][text].add(example.title)
+    names = {kind: sorted(pool) for kind, pool in pools.items()}
+    swapped = []
+    for example in examples:
+        if example.is_impossible or rng.random() >= share:
+            continue
+        shared = [found for found in _swappable(example.question) if found[1] in example.context]
+        rng.shuffle(shared)
+        question = next((q for found in shared if (q := _swap(example, *found, pools, names, rng))), None)
+        if question:
+            swapped.append(_unanswerable(example, SWAPPED_ID_SUFFIX, question))
+    return swapped
+
+
+def _swap(example: SquadExample, kind: str, text: str, start: int, pools, names, rng: random.Random) -> str | None:
+    """``example``'s question with ``text`` (at ``start``) replaced by a ``kind`` of another article that the
+    paragraph does not mention; None when ten draws find none."""
+    context = example.context.lower()
+    for _ in range(10 if names[kind] else 0):
+        other = rng.choice(names[kind])
+        if example.title not in pools[kind][other] and other.lower() not in context:
+            return example.question[:start] + other + example.question[start + len(text) :]
+    return None
+
+
+def _swappable(question: str) -> list[tuple[str, str, int]]:
+    """(kind, text, start) of the years and names in ``question`` after its first word."""
+    found = []
+    for match in SWAPPABLE.finditer(question):
+        kind, text, start = match.lastgroup, match.group(), match.start()
+        if kind == "name":
+            if text.endswith(".") and text.count(".") == 1:
+                text = text[:-1]  # the question's full stop, not an abbreviation's
+            if text.startswith("The "):
+                text, start = text[4:], start + 4
+        if start > 0 and len(text) > 1:  # not the question word, not "I" or an initial
+            found.append((kind, text, start))
+    return found

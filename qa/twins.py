@@ -58,17 +58,22 @@ def antonym_questions(examples: list[SquadExample], share: float, seed: int) -> 
         return []
     rng = random.Random(f"{seed}{ANTONYM_ID_SUFFIX}")  # not the draws of swapped_questions: other examples
     twins = []
-    for example in examples:
-        if example.is_impossible or rng.random() >= share:
-            continue
-        used = set(re.findall(r"\w+", f"{example.question} {example.context}".lower()))
-        for match in list(re.finditer(r"\b[a-z]+\b", example.question))[1:]:
-            opposite, *same = ANTONYMS.get(match.group(), ("",))
-            if opposite and not {opposite, *same} & used:
+    for example in _drawn(examples, share, rng):
+        words = [match for match in list(re.finditer(r"\b[a-z]+\b", example.question))[1:] if match[0] in ANTONYMS]
+        used = set(re.findall(r"\w+", f"{example.question} {example.context}".lower())) if words else set()
+        for match in words:
+            opposite, *same = ANTONYMS[match[0]]
+            if not {opposite, *same} & used:
                 question = example.question[: match.start()] + opposite + example.question[match.end() :]
                 twins.append(_unanswerable(example, ANTONYM_ID_SUFFIX, question))
                 break
     return twins
+
+
+def _drawn(examples: list[SquadExample], share: float, rng: random.Random):
+    """The answerable examples, each kept with probability ``share`` (one draw each, in order, drawn lazily so
+    that the caller's own draws interleave as they come)."""
+    return (example for example in examples if not example.is_impossible and rng.random() < share)
 
 
 def _unanswerable(example: SquadExample, suffix: str, question: str) -> SquadExample:
@@ -88,9 +93,7 @@ def swapped_questions(examples: list[SquadExample], share: float, seed: int) -> 
             pools[kind][text].add(example.title)
     names = {kind: sorted(pool) for kind, pool in pools.items()}
     swapped = []
-    for example in examples:
-        if example.is_impossible or rng.random() >= share:
-            continue
+    for example in _drawn(examples, share, rng):
         shared = [found for found in _swappable(example.question) if found[1] in example.context]
         rng.shuffle(shared)
         question = next((q for found in shared if (q := _swap(example, *found, pools, names, rng))), None)

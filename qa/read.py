@@ -162,9 +162,9 @@ class Reader:
     def _quantization(self, asked: str | None) -> str | None:
         """ "int8" or None, from the argument, else ``$QA_READER_QUANTIZE`` ("int8" or "none"; default none).
 
-        Opt-in: per-channel dynamic int8 weights on the ONNX backend cost the shipped reader 0.5 dev F1
-        (61.7 -> 61.2), its scores then depend on what else is in the batch (activations are scaled per
-        batch), and fresh seed questions lose F1 (92.0 -> 83.5) (benchmarks/bench_reader.py)."""
+        Opt-in: per-channel dynamic int8 weights on the ONNX backend cost the shipped reader 0.8 dev F1
+        (62.2 -> 61.4), its scores then depend on what else is in the batch (activations are scaled per
+        batch), and fresh seed questions lose F1 (88.0 -> 84.0) (benchmarks/bench_reader.py)."""
         asked = (asked or os.environ.get(QUANTIZE_ENV, "")).strip().lower() or "none"
         if asked not in ("none", "int8"):
             raise ValueError(f"Unknown quantisation {asked!r}; choose int8 or none.")

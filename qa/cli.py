@@ -145,7 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-length", type=int, default=384)
     sub.add_argument("--stride", type=int, default=128)
     sub.add_argument(
-        "--calibration-fraction", type=float, default=0.08, help="share of articles held out for the threshold"
+        "--calibration-fraction",
+        type=float,
+        default=0.08,
+        help="share of articles held out for the threshold (a --base reader's own held-out articles where it has them)",
     )
     sub.add_argument(
         "--calibration-limit", type=int, default=2000, help="held-out questions scored to pick the threshold"

@@ -39,7 +39,7 @@ from qa.checkpoints import (
     save_reader,
 )
 from qa.models import default_base_encoder
-from qa.read import Reader, write_card
+from qa.read import Reader, read_card, write_card
 from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics, write_squad
 from qa.train_data import (
     bucketed_batches,
@@ -121,12 +121,30 @@ def apply_threshold(texts: dict[str, str], margins: dict[str, float], threshold:
     return {i: (texts[i] if margins[i] > threshold else "") for i in texts}
 
 
+def lineage_calibration_titles(base: str, titles: set[str]) -> set[str] | None:
+    """The articles among ``titles`` that ``base`` was calibrated on (its card's ``calibration.titles``, else
+    the articles of its ``calibration.json``), or None where it has none (the plain encoder, a hub id).
+
+    A stage holds them out again whatever its ``seed``: a new seed would draw other articles, some of which the
+    base trained on, and the threshold chosen on them is biased (a stage from the shipped reader with another
+    seed chose 5.27 on its own draw, 1.77 on its lineage's held-out articles)."""
+    held = set((read_card(base).get("calibration") or {}).get("titles") or ())
+    calibration_file = Path(base) / CALIBRATION_NAME
+    if not held and calibration_file.is_file():
+        held = {ex.title for ex in load_squad(calibration_file)}
+    held &= titles
+    if held:
+        log.info("holding out the %d training articles %s was calibrated on", len(held), base)
+    return held or None
+
+
 def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:
     """(training examples incl. retrieval negatives and swapped questions, held-out calibration examples)."""
     examples = [ex for path in config.train_files for ex in load_squad(path)]
     if config.limit_examples:
         examples = examples[: config.limit_examples]
-    train_examples, calibration = split_calibration(examples, config.calibration_fraction, config.seed)
+    held_titles = lineage_calibration_titles(config.base, {ex.title for ex in examples})
+    train_examples, calibration = split_calibration(examples, config.calibration_fraction, config.seed, held_titles)
     if config.shard:
         train_examples = take_shard(train_examples, config.shard, config.seed, config.all_unanswerable)
     negatives = retrieval_negatives(train_examples, config.negatives, config.seed)

@@ -90,6 +90,25 @@ def test_calibration_split_holds_out_whole_articles(squad_file):
     assert not {e.title for e in kept} & {e.title for e in held}
 
 
+def test_a_stage_holds_out_the_articles_its_base_was_calibrated_on_whatever_its_seed(squad_file, tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "reader_card.json").write_text(json.dumps({"calibration": {"titles": ["Tabqa", "Not in this data"]}}))
+    for seed in (1, 2, 3):
+        config = TrainConfig([str(squad_file)], str(tmp_path / "stage"), base=str(base), seed=seed)
+        _, calibration = training_examples(config)
+        assert {e.title for e in calibration} == {"Tabqa"}
+
+    averaged = tmp_path / "averaged"  # an average has no titles in its card, only its first parent's file
+    averaged.mkdir()
+    write_squad(averaged / "calibration.json", [e for e in load_squad(squad_file) if e.title == "Dillon"])
+    _, calibration = training_examples(TrainConfig([str(squad_file)], str(tmp_path / "s2"), base=str(averaged)))
+    assert {e.title for e in calibration} == {"Dillon"}
+
+    no_card = TrainConfig([str(squad_file)], str(tmp_path / "s3"), base=str(tmp_path), calibration_fraction=0.34)
+    assert training_examples(no_card)[1] == split_calibration(load_squad(squad_file), 0.34, seed=13)[1]
+
+
 def test_short_training_run_lowers_the_loss_and_checkpoints_load_back(squad_file, tiny_reader_dir, tmp_path):
     output = tmp_path / "reader"
     config = TrainConfig(

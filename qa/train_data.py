@@ -39,14 +39,14 @@ def split_calibration(examples: list[SquadExample], fraction: float, seed: int, 
 
     The held-out articles are a seeded draw of ``fraction`` of them, or ``held_titles`` where given: the
     articles a base reader was calibrated on, so that no stage of a lineage trains on them."""
-    titles = sorted({ex.title for ex in examples})
-    held_count = round(len(titles) * fraction) if fraction > 0 else 0
-    if fraction <= 0 or held_count >= len(titles):
+    if fraction <= 0:
         held = set()
     elif held_titles is not None:
         held = held_titles
     else:
-        held = set(random.Random(seed).sample(titles, held_count))
+        titles = sorted({ex.title for ex in examples})
+        held_count = round(len(titles) * fraction)
+        held = set(random.Random(seed).sample(titles, held_count)) if held_count < len(titles) else set()
     return [ex for ex in examples if ex.title not in held], [ex for ex in examples if ex.title in held]
 
 

@@ -4,14 +4,15 @@ Readers fine-tuned one from another lie in one basin of the loss, so the average
 too, and often between them or better than both (Wortsman et al., 2022, "Model soups"). Here it keeps what an
 earlier stage does well on the seed article while taking most of what a later stage gained on unseen
 questions (README, the reader section). The average gets a threshold of its own: the parents' weighted mean
-until ``qa eval-corpus OUTPUT/calibration.json --reader OUTPUT --choose --store`` picks one.
+until ``qa eval-corpus OUTPUT/calibration.json --reader OUTPUT --choose --store`` picks one, on the held-out
+training articles that no parent trained on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,7 +20,10 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import save_reader
 from qa.read import read_card, write_card
-from qa.train import CALIBRATION_NAME
+from qa.squad import SquadExample, load_squad, write_squad
+from qa.train import CALIBRATION_NAME, held_out_titles
+
+log = logging.getLogger(__name__)
 
 
 def check_weights(weights: list[float], count: int) -> None:
@@ -31,7 +35,7 @@ def check_weights(weights: list[float], count: int) -> None:
 def average_readers(readers: list[str | Path], weights: list[float], output: str | Path) -> dict:
     """Write the weighted average of ``readers`` (folders or hub ids of one architecture) to ``output`` as a
     float16 reader with the first reader's tokenizer, a card that names the parents (their cards nested) and
-    the first parent's ``calibration.json``; returns the card."""
+    a ``calibration.json`` (the first parent's, kept to ``common_held_out``); returns the card."""
     if len(readers) < 2:
         raise ValueError("averaging needs at least two readers")
     check_weights(weights, len(readers))
@@ -59,7 +63,29 @@ def average_readers(readers: list[str | Path], weights: list[float], output: str
     }
     calibration = next((Path(r) / CALIBRATION_NAME for r in readers if (Path(r) / CALIBRATION_NAME).is_file()), None)
     if calibration:
-        shutil.copyfile(calibration, output / CALIBRATION_NAME)
-        card["calibration_file"] = str(calibration)
+        kept = common_held_out(readers, load_squad(calibration))
+        if kept:
+            write_squad(output / CALIBRATION_NAME, kept)
+            card["calibration_file"] = str(calibration)
+            card["calibration"] = {"titles": sorted({ex.title for ex in kept})}
     write_card(output, card)
     return card
+
+
+def common_held_out(readers: list[str | Path], examples: list[SquadExample]) -> list[SquadExample]:
+    """The ``examples`` of the articles that every parent held out (``held_out_titles``): the average trained
+    on none of them, so a threshold chosen on them is not biased by what a parent learnt. A parent that records
+    no held-out articles (a hub id) cannot be checked, and says so."""
+    held = [held_out_titles(reader) for reader in readers]
+    unknown = [str(reader) for reader, titles in zip(readers, held) if not titles]
+    if unknown:
+        log.warning(
+            "no held-out articles on record for %s: the average may have trained on its calibration file",
+            ", ".join(unknown),
+        )
+    known = [titles for titles in held if titles]
+    common = set.intersection(*known) if known else {ex.title for ex in examples}
+    kept = [ex for ex in examples if ex.title in common]
+    if not kept:
+        log.warning("the parents hold out no article in common: choose the average's threshold on other held-out data")
+    return kept

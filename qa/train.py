@@ -121,18 +121,25 @@ def apply_threshold(texts: dict[str, str], margins: dict[str, float], threshold:
     return {i: (texts[i] if margins[i] > threshold else "") for i in texts}
 
 
+def held_out_titles(reader: str | Path) -> set[str]:
+    """The training articles ``reader`` was calibrated on and never trained on: its card's
+    ``calibration.titles``, else the articles of its ``calibration.json``; empty where it records none (the
+    plain encoder, a hub id)."""
+    held = set((read_card(reader).get("calibration") or {}).get("titles") or ())
+    calibration_file = Path(reader) / CALIBRATION_NAME
+    if not held and calibration_file.is_file():
+        held = {ex.title for ex in load_squad(calibration_file)}
+    return held
+
+
 def lineage_calibration_titles(base: str, titles: set[str]) -> set[str] | None:
-    """The articles among ``titles`` that ``base`` was calibrated on (its card's ``calibration.titles``, else
-    the articles of its ``calibration.json``), or None where it has none (the plain encoder, a hub id).
+    """The articles among ``titles`` that ``base`` was calibrated on (``held_out_titles``), or None where it
+    has none.
 
     A stage holds them out again whatever its ``seed``: a new seed would draw other articles, some of which the
     base trained on, and the threshold chosen on them is biased (a stage from the shipped reader with another
     seed chose 5.27 on its own draw, 1.77 on its lineage's held-out articles)."""
-    held = set((read_card(base).get("calibration") or {}).get("titles") or ())
-    calibration_file = Path(base) / CALIBRATION_NAME
-    if not held and calibration_file.is_file():
-        held = {ex.title for ex in load_squad(calibration_file)}
-    held &= titles
+    held = held_out_titles(base) & titles
     if held:
         log.info("holding out the %d training articles %s was calibrated on", len(held), base)
     return held or None

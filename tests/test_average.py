@@ -1,6 +1,7 @@
 """``qa average-readers``: the weighted average of real readers' weights, a card naming the parents, clear errors."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -8,11 +9,13 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfi
 
 from qa.cli import main
 from qa.read import Reader, read_card, write_card
+from qa.squad import load_squad
+from qa.train import held_out_titles
 
 
 @pytest.fixture()
 def shifted_reader(tiny_reader_dir, tmp_path):
-    """The tiny reader with every weight raised by 1, a threshold of 2 and a calibration file."""
+    """The tiny reader with every weight raised by 1, a threshold of 2 and a calibration file of two articles."""
     model = AutoModelForQuestionAnswering.from_pretrained(tiny_reader_dir)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -21,15 +24,24 @@ def shifted_reader(tiny_reader_dir, tmp_path):
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_reader_dir).save_pretrained(folder)
     write_card(folder, {"threshold": 2.0, "steps": 7})
-    (folder / "calibration.json").write_text(json.dumps({"version": "v2.0", "data": []}))
+    articles = [
+        {"title": title, "paragraphs": [{"context": f"{title} lies by the river.", "qas": [question(title)]}]}
+        for title in ("Tabqa", "Dillon")
+    ]
+    (folder / "calibration.json").write_text(json.dumps({"version": "v2.0", "data": articles}))
     return folder
 
 
-def test_the_average_lies_where_the_weights_say(tiny_reader_dir, shifted_reader, tmp_path, capsys):
+def question(title: str) -> dict:
+    return {"id": title, "question": "What lies by the river?", "answers": [{"text": title, "answer_start": 0}]}
+
+
+def test_the_average_lies_where_the_weights_say(tiny_reader_dir, shifted_reader, tmp_path, capsys, caplog):
     output = tmp_path / "average"
     arguments = [str(tiny_reader_dir), str(shifted_reader), "--weights", "0.25", "0.75", "--output", str(output)]
     assert main(["average-readers", *arguments]) == 0
     assert "--choose --store" in capsys.readouterr().out  # says how to give the average its own threshold
+    assert f"no held-out articles on record for {tiny_reader_dir}" in caplog.text  # it cannot vouch for that one
 
     first = AutoModelForQuestionAnswering.from_pretrained(tiny_reader_dir).state_dict()
     averaged = AutoModelForQuestionAnswering.from_pretrained(output, dtype=torch.float32).state_dict()
@@ -42,9 +54,28 @@ def test_the_average_lies_where_the_weights_say(tiny_reader_dir, shifted_reader,
         (0.25, {}),
         (0.75, {"threshold": 2.0, "steps": 7}),
     ]
-    assert (output / "calibration.json").read_text() == (shifted_reader / "calibration.json").read_text()
+    assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa", "Dillon"]
+    assert card["calibration"] == {"titles": ["Dillon", "Tabqa"]}
     span = Reader(output, backend="torch").read_pairs(["Where did the meeting occur?"], ["It occurred in Ayn Issa."])[0]
     assert span.text in "It occurred in Ayn Issa."
+
+
+def test_the_average_is_calibrated_only_on_articles_no_parent_trained_on(shifted_reader, tmp_path, capsys, caplog):
+    narrow = tmp_path / "narrow"  # a stage that held out Tabqa alone, so it trained on Dillon
+    shutil.copytree(shifted_reader, narrow)
+    (narrow / "calibration.json").unlink()
+    write_card(narrow, {"threshold": 1.0, "calibration": {"titles": ["Tabqa", "Raqqa"]}})
+    output = tmp_path / "average"
+    assert main(["average-readers", str(shifted_reader), str(narrow), "--output", str(output)]) == 0
+    assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa"]
+    assert held_out_titles(output) == {"Tabqa"}  # what a stage trained from the average holds out again
+    assert "--choose --store" in capsys.readouterr().out
+
+    write_card(narrow, {"threshold": 1.0, "calibration": {"titles": ["Raqqa"]}})
+    disjoint = tmp_path / "disjoint"
+    assert main(["average-readers", str(shifted_reader), str(narrow), "--output", str(disjoint)]) == 0
+    assert "no article in common" in caplog.text and "--choose" not in capsys.readouterr().out
+    assert not (disjoint / "calibration.json").exists() and "calibration" not in read_card(disjoint)
 
 
 def test_averaging_refuses_other_architectures_and_bad_weights(tiny_reader_dir, shifted_reader, tmp_path, capsys):

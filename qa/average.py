@@ -83,8 +83,8 @@ def common_held_out(readers: list[str | Path], examples: list[SquadExample]) -> 
             "no held-out articles on record for %s: the average may have trained on its calibration file",
             ", ".join(unknown),
         )
-    known = [titles for titles in held if titles]
-    common = set.intersection(*known) if known else {ex.title for ex in examples}
+    known = [titles for titles in held if titles]  # never empty for a non-empty file: its parent holds its articles
+    common = set.intersection(*known) if known else set()
     kept = [ex for ex in examples if ex.title in common]
     if not kept:
         log.warning("the parents hold out no article in common: choose the average's threshold on other held-out data")

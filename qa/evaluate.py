@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 
 from qa.pipeline import QA
 from qa.read import Reader
-from qa.squad import load_squad, score_answer, squad_v2_metrics
-from qa.train import apply_threshold, predict
+from qa.squad import apply_threshold, load_squad, predict, score_answer, squad_v2_metrics
 
 RECALL_AT = (1, 3, 5)
 

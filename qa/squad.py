@@ -1,4 +1,4 @@
-"""SQuAD-format data (v1.1 and v2.0) and the official SQuAD 2.0 metric."""
+"""SQuAD-format data (v1.1 and v2.0), a reader's predictions on it and the official SQuAD 2.0 metric."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from qa.read import Reader
 
 
 @dataclass(frozen=True)
@@ -167,3 +173,19 @@ def threshold_curve(
 def best_threshold(examples: list[SquadExample], margins: dict[str, float], texts: dict[str, str]) -> float:
     """The no-answer threshold that maximises F1 on ``examples`` (the highest one of equals)."""
     return max(threshold_curve(examples, margins, texts), key=lambda point: point[1])[0]
+
+
+def predict(reader: Reader, examples: list[SquadExample]) -> tuple[dict[str, str], dict[str, float]]:
+    """The reader's best span text and margin for each example (no threshold applied)."""
+    texts, margins = {}, {}
+    chunk = 64
+    for offset in tqdm(range(0, len(examples), chunk), desc="reading", unit="chunk", leave=False):
+        batch = examples[offset : offset + chunk]
+        for example, span in zip(batch, reader.read_pairs([e.question for e in batch], [e.context for e in batch])):
+            texts[example.id], margins[example.id] = span.text, span.score
+    return texts, margins
+
+
+def apply_threshold(texts: dict[str, str], margins: dict[str, float], threshold: float) -> dict[str, str]:
+    """The predictions at ``threshold``: each span text where its margin exceeds it, else "" (no answer)."""
+    return {i: (texts[i] if margins[i] > threshold else "") for i in texts}

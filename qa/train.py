@@ -40,7 +40,7 @@ from qa.checkpoints import (
 )
 from qa.models import default_base_encoder
 from qa.read import Reader, read_card, write_card
-from qa.squad import SquadExample, best_threshold, load_squad, squad_v2_metrics, write_squad
+from qa.squad import SquadExample, apply_threshold, best_threshold, load_squad, predict, squad_v2_metrics, write_squad
 from qa.train_data import (
     bucketed_batches,
     build_features,
@@ -104,21 +104,6 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def predict(reader: Reader, examples: list[SquadExample]) -> tuple[dict[str, str], dict[str, float]]:
-    """The reader's best span text and margin for each example (no threshold applied)."""
-    texts, margins = {}, {}
-    chunk = 64
-    for offset in tqdm(range(0, len(examples), chunk), desc="reading", unit="chunk", leave=False):
-        batch = examples[offset : offset + chunk]
-        for example, span in zip(batch, reader.read_pairs([e.question for e in batch], [e.context for e in batch])):
-            texts[example.id], margins[example.id] = span.text, span.score
-    return texts, margins
-
-
-def apply_threshold(texts: dict[str, str], margins: dict[str, float], threshold: float) -> dict[str, str]:
-    return {i: (texts[i] if margins[i] > threshold else "") for i in texts}
 
 
 def held_out_titles(reader: str | Path) -> set[str]:

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("ask", run_ask, "answer one question with citations")
     sub.add_argument("question")
-    sub.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)")
+    top_k_option(sub)
     sub.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     sub = command("eval", run_eval, "score the system on a JSON-lines question set or conversation set")
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="play multi-turn conversations (e.g. seeds/conversations.jsonl): F1 on first turns, on follow-ups "
         "and on the same follow-ups asked standalone",
     )
+    top_k_option(sub)
     sub.add_argument("--report", default="eval_report.json", help="JSON report path (default: %(default)s)")
     sub.add_argument("--plot", metavar="PNG", help="write score and latency distributions to this PNG")
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("squad_file")
     sub.add_argument("--limit", type=int, metavar="N", help="answer a fixed random sample of N questions")
-    sub.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)")
+    top_k_option(sub)
     sub.add_argument(
         "--choose",
         action="store_true",
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     sub.add_argument("--port", type=int, default=7860)
     sub.add_argument("--auth", metavar="USER:PASSWORD", help="require this login")
+    top_k_option(sub)
     ray_option(sub, "answer with replicas on the Ray cluster at ADDRESS, also over HTTP: POST /answer")
     sub.add_argument("--replicas", type=int, default=1, help="with --ray: answering replicas (default: %(default)s)")
     sub.add_argument(
@@ -218,6 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
     return parser
+
+
+def top_k_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--top-k", type=positive_int, default=DEFAULT_TOP_K, help="paragraphs to read (default: %(default)s)"
+    )
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def ray_option(sub: argparse.ArgumentParser, help: str) -> None:

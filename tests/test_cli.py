@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main
+from qa.cli import build_parser, main
 from qa.squad import normalize_answer
 from tests.conftest import SEEDS, needs_shared_data, needs_trained_reader
 
@@ -60,6 +60,20 @@ def test_ask_lists_citations_that_say_something_else_as_other_possible_answers(p
     other_at = out.index("  Other possible answers in the documents:")
     assert len(headings) == 3 and sum(i > other_at for i in headings) == len(others)
     assert all(f"[{span}]" in out[i + 1] for span, i in zip(others, headings[-len(others) :]))
+
+
+def test_top_k_sets_how_many_paragraphs_are_read(pipeline_args, capsys):
+    question = ["ask", "Where did the meeting take place?", "--json", "--threshold=-1e9", "--stop-margin=inf"]
+    assert main([*question, "--top-k", "5", *pipeline_args]) == 0
+    assert len(json.loads(capsys.readouterr().out)["citations"]) == 5  # every read paragraph clears -1e9
+    with pytest.raises(SystemExit):
+        main([*question, "--top-k", "0", *pipeline_args])
+    assert "--top-k: must be 1 or more, not 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["eval", "q.jsonl"], ["eval-corpus", "dev.json"], ["serve"]])
+def test_every_answering_command_takes_top_k(command):
+    assert build_parser().parse_args([*command, "--top-k", "5"]).top_k == 5
 
 
 def test_ask_refuses_an_empty_question(pipeline_args, capsys):

@@ -17,7 +17,13 @@ from qa.index import Index
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG: "Building index..." lines
 
-RRF_K = 60
+# The RRF constant: small, so that the top few of each list lead (3 paragraphs are read). Recall@1/@3/@5 of the
+# gold paragraph, 3,000 answerable questions of the shipped reader's held-out training articles (2,149 paragraphs):
+# k=60 (the usual constant) 76.1 / 88.5 / 91.4, k=5 76.6 / 89.8 / 92.6, k=2 76.9 / 90.4 / 92.8, k=0 76.5 / 89.7 /
+# 92.7; on SQuAD dev (1,480 questions, 319 paragraphs) k=60 77.4 / 92.8 / 96.0, k=2 78.9 / 94.4 / 97.0. End to end
+# (qa eval-corpus) k=60 -> 2: held-out articles F1 74.9 -> 75.5, dev 59.0 -> 58.9 (more of SQuAD's unanswerable
+# questions meet the paragraph they were written against); the seed sets' F1 unchanged.
+RRF_K = 2
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,8 @@ class Retriever:
         depth = min(max(self.candidates, top_k), len(paragraphs))
         if depth == 0:
             return []
-        dense = self._dense(query, depth)
-        lexical = self._bm25(query, depth)
-        fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, position in enumerate(ranking, start=1):
-                fused[position] = fused.get(position, 0.0) + 1.0 / (RRF_K + rank)
+        dense, lexical = self.rankings(query, depth)
+        fused = fuse((dense, lexical))
         best = sorted(fused, key=lambda position: (-fused[position], position))[:top_k]
         return [
             Hit(
@@ -69,6 +71,10 @@ class Retriever:
             for position in best
         ]
 
+    def rankings(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]]:
+        """The dense and the BM25 ranking of ``query``'s ``depth`` best paragraphs: position -> score, best first."""
+        return self._dense(query, depth), self._bm25(query, depth)
+
     def _dense(self, query: str, depth: int) -> dict[int, float]:
         """Paragraph position -> cosine score, in rank order."""
         scores, positions = self.index.search(self.embedder.encode([query]), depth)
@@ -81,6 +87,15 @@ class Retriever:
             return {}
         positions, scores = self.bm25.retrieve(tokens, k=depth, show_progress=False)
         return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
+
+
+def fuse(rankings, constant: float = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: paragraph position -> the sum over ``rankings`` of ``1 / (constant + rank)``."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, position in enumerate(ranking, start=1):
+            fused[position] = fused.get(position, 0.0) + 1.0 / (constant + rank)
+    return fused
 
 
 def _rank_of(ranking: dict[int, float], position: int) -> int | None:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from qa.index import open_index
-from qa.retrieve import Retriever
+from qa.retrieve import RRF_K, Retriever, fuse
 from tests.conftest import SEEDS
 
 
@@ -36,6 +36,18 @@ def test_hits_carry_both_scores(retriever):
     assert len(hits) == 5
     assert all(h.dense_score is not None and h.dense_rank is not None for h in hits)
     assert any(h.bm25_score is not None for h in hits)
+
+
+def test_fused_score_is_the_reciprocal_rank_sum_of_both_lists(retriever):
+    hits = retriever.retrieve("How many militants remain in the city?", top_k=5)
+    for hit in hits:
+        ranks = [rank for rank in (hit.dense_rank, hit.bm25_rank) if rank is not None]
+        assert hit.score == pytest.approx(sum(1 / (RRF_K + rank) for rank in ranks))
+
+
+def test_a_paragraph_both_lists_rank_high_beats_one_a_single_list_ranks_first():
+    fused = fuse(({1: 0.9, 2: 0.8}, {3: 5.0, 2: 4.0}))
+    assert max(fused, key=fused.get) == 2 and fused[1] == fused[3] == 1 / (RRF_K + 1)
 
 
 def test_recall_at_3_on_the_seed_question_set(retriever):

@@ -29,8 +29,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20, help="paragraphs taken from each list (as the product)")
     args = parser.parse_args()
 
-    from qa.documents import load_paragraphs
-    from qa.evaluate_corpus import gold_paragraphs, write_corpus
+    from qa.evaluate_corpus import write_corpus_with_gold
     from qa.pipeline import QA
     from qa.retrieve import RRF_K, Retriever, fuse
     from qa.squad import load_squad
@@ -40,17 +39,14 @@ def main() -> None:
     questions = random.Random(0).sample(answerable, min(args.limit, len(answerable)))
     with tempfile.TemporaryDirectory(prefix="bench-fusion-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
-        where = write_corpus(examples, documents)
-        spans_by_doc: dict[str, list] = {}
-        for paragraph in load_paragraphs(documents)[1]:
-            spans_by_doc.setdefault(paragraph.doc_id, []).append((paragraph.id, paragraph.start, paragraph.end))
+        gold_of = write_corpus_with_gold(examples, documents)
         qa = QA(documents, index)
         retriever = Retriever(qa.index(), qa.embedder)
         paragraphs = retriever.index.paragraphs
         position_of = {paragraph.id: position for position, paragraph in enumerate(paragraphs)}
         asked = []
         for example in questions:
-            gold = {position_of[pid] for pid in gold_paragraphs(example, where, spans_by_doc)}
+            gold = {position_of[pid] for pid in gold_of(example)}
             asked.append((gold, retriever.rankings(example.question, min(args.depth, len(paragraphs)))))
 
     def recall(order) -> dict[str, float]:

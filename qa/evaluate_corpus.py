@@ -15,6 +15,7 @@ import random
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -84,6 +85,16 @@ def gold_paragraphs(example: SquadExample, where: dict[str, tuple[str, int]], sp
     start = offset + example.answer_start
     end = start + len(example.answers[0])
     return {pid for pid, p_start, p_end in spans_by_doc.get(doc_id, []) if p_start < end and start < p_end}
+
+
+def write_corpus_with_gold(examples: list[SquadExample], folder: Path) -> Callable[[SquadExample], set[str]]:
+    """``write_corpus``, then a function giving each example the ids of its gold paragraphs as the product split
+    the documents (``gold_paragraphs``)."""
+    where = write_corpus(examples, folder)
+    spans_by_doc: dict[str, list] = {}
+    for paragraph in load_paragraphs(folder)[1]:
+        spans_by_doc.setdefault(paragraph.doc_id, []).append((paragraph.id, paragraph.start, paragraph.end))
+    return lambda example: gold_paragraphs(example, where, spans_by_doc)
 
 
 def answer_all(qa: QA, questions: list[SquadExample], gold_of, progress: bool = True) -> list[CorpusRun]:
@@ -195,14 +206,7 @@ def evaluate_corpus(
     questions = sample_keeping(questions, kept, limit)
     with tempfile.TemporaryDirectory(prefix="qa-eval-corpus-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
-        where = write_corpus(examples, documents)
-        spans_by_doc: dict[str, list] = {}
-        for paragraph in load_paragraphs(documents)[1]:
-            spans_by_doc.setdefault(paragraph.doc_id, []).append((paragraph.id, paragraph.start, paragraph.end))
-
-        def gold_of(example: SquadExample) -> set[str]:
-            return gold_paragraphs(example, where, spans_by_doc)
-
+        gold_of = write_corpus_with_gold(examples, documents)
         qa = make_qa(documents, index)
         runs = answer_all(qa, questions, gold_of, progress)
         choices = []

@@ -7,6 +7,7 @@ sentence embeddings blur. Reciprocal rank fusion (RRF) adds ``1 / (RRF_K + rank)
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import bm25s
@@ -89,7 +90,7 @@ class Retriever:
         return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
 
 
-def fuse(rankings, constant: float = RRF_K) -> dict[int, float]:
+def fuse(rankings: Iterable[dict[int, float]], constant: float = RRF_K) -> dict[int, float]:
     """Reciprocal rank fusion: paragraph position -> the sum over ``rankings`` of ``1 / (constant + rank)``."""
     fused: dict[int, float] = {}
     for ranking in rankings:

@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20, help="paragraphs taken from each list (as the product)")
     args = parser.parse_args()
 
+    from qa.embed import Embedder
     from qa.evaluate_corpus import write_corpus_with_gold
-    from qa.pipeline import QA
+    from qa.index import open_index
     from qa.retrieve import RRF_K, Retriever, fuse
     from qa.squad import load_squad
 
@@ -40,8 +41,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-fusion-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
         gold_of = write_corpus_with_gold(examples, documents)
-        qa = QA(documents, index)
-        retriever = Retriever(qa.index(), qa.embedder)
+        embedder = Embedder()
+        retriever = Retriever(open_index(documents, index, embedder), embedder)
         paragraphs = retriever.index.paragraphs
         position_of = {paragraph.id: position for position, paragraph in enumerate(paragraphs)}
         asked = []

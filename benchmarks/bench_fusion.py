@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.embed import Embedder
-    from qa.evaluate_corpus import write_corpus_with_gold
+    from qa.evaluate_corpus import gold_finder, write_corpus
     from qa.index import open_index
     from qa.retrieve import RRF_K, Retriever, fuse
     from qa.squad import load_squad
@@ -40,10 +40,11 @@ def main() -> None:
     questions = random.Random(0).sample(answerable, min(args.limit, len(answerable)))
     with tempfile.TemporaryDirectory(prefix="bench-fusion-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
-        gold_of = write_corpus_with_gold(examples, documents)
+        where = write_corpus(examples, documents)
         embedder = Embedder()
         retriever = Retriever(open_index(documents, index, embedder), embedder)
         paragraphs = retriever.index.paragraphs
+        gold_of = gold_finder(where, paragraphs)
         position_of = {paragraph.id: position for position, paragraph in enumerate(paragraphs)}
         asked = []
         for example in questions:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from qa.documents import load_paragraphs
+from qa.documents import Paragraph
 from qa.models import resolve_reader
 from qa.pipeline import QA
 from qa.read import read_card, write_card
@@ -87,12 +87,11 @@ def gold_paragraphs(example: SquadExample, where: dict[str, tuple[str, int]], sp
     return {pid for pid, p_start, p_end in spans_by_doc.get(doc_id, []) if p_start < end and start < p_end}
 
 
-def write_corpus_with_gold(examples: list[SquadExample], folder: Path) -> Callable[[SquadExample], set[str]]:
-    """``write_corpus``, then a function giving each example the ids of its gold paragraphs as the product split
-    the documents (``gold_paragraphs``)."""
-    where = write_corpus(examples, folder)
+def gold_finder(where: dict[str, tuple[str, int]], paragraphs: list[Paragraph]) -> Callable[[SquadExample], set[str]]:
+    """A function giving each example the ids of its gold paragraphs among ``paragraphs`` (the product's split
+    of the documents ``write_corpus`` wrote, as the index holds them; ``gold_paragraphs``)."""
     spans_by_doc: dict[str, list] = {}
-    for paragraph in load_paragraphs(folder)[1]:
+    for paragraph in paragraphs:
         spans_by_doc.setdefault(paragraph.doc_id, []).append((paragraph.id, paragraph.start, paragraph.end))
     return lambda example: gold_paragraphs(example, where, spans_by_doc)
 
@@ -206,8 +205,9 @@ def evaluate_corpus(
     questions = sample_keeping(questions, kept, limit)
     with tempfile.TemporaryDirectory(prefix="qa-eval-corpus-") as temp:
         documents, index = Path(temp) / "documents", Path(temp) / "index"
-        gold_of = write_corpus_with_gold(examples, documents)
+        where = write_corpus(examples, documents)
         qa = make_qa(documents, index)
+        gold_of = gold_finder(where, qa.index(progress=progress).paragraphs)
         runs = answer_all(qa, questions, gold_of, progress)
         choices = []
         if choose:  # the same models and index, now reading every retrieved passage

@@ -12,7 +12,7 @@ from qa.evaluate_corpus import (
     CorpusRun,
     choose_settings,
     evaluate_corpus,
-    gold_paragraphs,
+    gold_finder,
     lost_to_other_paragraph,
     sample_examples,
     sample_keeping,
@@ -58,13 +58,12 @@ def test_each_article_becomes_a_document_and_gold_paragraphs_hold_the_answer(see
         assert (tmp_path / doc_id).read_text()[offset : offset + len(example.context)] == example.context
     from qa.documents import load_paragraphs
 
-    spans, paragraphs = {}, {}
-    for p in load_paragraphs(tmp_path)[1]:
-        spans.setdefault(p.doc_id, []).append((p.id, p.start, p.end))
-        paragraphs[p.id] = p.text
-    ayn_issa = gold_paragraphs(examples[0], where, spans)
-    assert len(ayn_issa) == 1 and "Ayn Issa" in paragraphs[next(iter(ayn_issa))]
-    assert gold_paragraphs(examples[2], where, spans) == set()
+    paragraphs = load_paragraphs(tmp_path)[1]
+    gold_of = gold_finder(where, paragraphs)
+    ayn_issa = gold_of(examples[0])
+    text_of = {p.id: p.text for p in paragraphs}
+    assert len(ayn_issa) == 1 and "Ayn Issa" in text_of[next(iter(ayn_issa))]
+    assert gold_of(examples[2]) == set()
 
 
 @needs_trained_reader

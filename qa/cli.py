@@ -179,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of answerable questions that also get a twin with an adjective swapped for its opposite that "
         "the paragraph never uses (first -> last), labelled no-answer (default: %(default)s)",
     )
+    sub.add_argument(
+        "--cut-answer",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of answerable questions that also get a twin over their paragraph without the sentences "
+        "holding the answer, labelled no-answer (default: %(default)s)",
+    )
     sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
     sub.add_argument(
         "--all-unanswerable",

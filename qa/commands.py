@@ -210,6 +210,7 @@ def run_train(args) -> None:
         "all_unanswerable": args.all_unanswerable,
         "swapped": args.swapped,
         "antonyms": args.antonyms,
+        "cut_answer": args.cut_answer,
         "precision": args.precision,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,

@@ -105,6 +105,12 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def lacks_answer(paragraph: str, example: SquadExample) -> bool:
+    """Whether ``paragraph`` is another text than ``example``'s and holds none of its reference answers."""
+    text = normalize_answer(paragraph)
+    return paragraph != example.context and not any(normalize_answer(a) in text for a in example.answers)
+
+
 def exact_score(prediction: str, truth: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(truth))
 

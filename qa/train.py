@@ -49,7 +49,7 @@ from qa.train_data import (
     split_calibration,
     take_shard,
 )
-from qa.twins import antonym_questions, swapped_questions
+from qa.twins import answer_cut_twins, antonym_questions, swapped_questions
 
 log = logging.getLogger(__name__)
 CALIBRATION_NAME = "calibration.json"
@@ -77,6 +77,7 @@ class TrainConfig:
     all_unanswerable: bool = False  # with a shard: keep the unanswerable questions of every shard
     swapped: float = 0.0  # share of answerable questions that also get a name-swapped, unanswerable twin
     antonyms: float = 0.0  # share of answerable questions that also get an antonym-swapped, unanswerable twin
+    cut_answer: float = 0.0  # share of answerable questions that also get their paragraph without the answer's sentence
     precision: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 where the GPU or CPU computes it natively)
     checkpoint_minutes: float = 15.0
     seed: int = 13
@@ -131,7 +132,7 @@ def lineage_calibration_titles(base: str, titles: set[str]) -> set[str] | None:
 
 
 def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:
-    """(training examples incl. retrieval negatives and swapped questions, held-out calibration examples)."""
+    """(training examples incl. retrieval negatives and unanswerable twins, held-out calibration examples)."""
     examples = [ex for path in config.train_files for ex in load_squad(path)]
     if config.limit_examples:
         examples = examples[: config.limit_examples]
@@ -142,15 +143,14 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
     negatives = retrieval_negatives(train_examples, config.negatives, config.seed)
     swapped = swapped_questions(train_examples, config.swapped, config.seed)
     antonyms = antonym_questions(train_examples, config.antonyms, config.seed)
+    cut = answer_cut_twins(train_examples, config.cut_answer, config.seed)
+    counts = map(len, (train_examples, negatives, swapped, antonyms, cut, calibration))
     log.info(
-        "%d training examples (+%d retrieval negatives, +%d swapped, +%d antonym questions), %d calibration examples",
-        len(train_examples),
-        len(negatives),
-        len(swapped),
-        len(antonyms),
-        len(calibration),
+        "%d training examples (+%d retrieval negatives, +%d swapped, +%d antonym questions, +%d answer-cut "
+        "paragraphs), %d calibration examples",
+        *counts,
     )
-    return train_examples + negatives + swapped + antonyms, calibration
+    return train_examples + negatives + swapped + antonyms + cut, calibration
 
 
 def prepare_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:

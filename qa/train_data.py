@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from qa.read import encode_windows
-from qa.squad import SquadExample, normalize_answer
+from qa.squad import SquadExample, lacks_answer
 
 NEGATIVE_ID_SUFFIX = "#negative"
 
@@ -100,17 +100,12 @@ def retrieval_negatives(examples: list[SquadExample], share: float, seed: int) -
             if not tokens:
                 continue
             ranked, _ = bm25.retrieve([tokens], k=depth, show_progress=False)
-            negative = next((paragraphs[i] for i in ranked[0] if _lacks_answer(paragraphs[i], example)), None)
+            negative = next((paragraphs[i] for i in ranked[0] if lacks_answer(paragraphs[i], example)), None)
             if negative is not None:
                 negatives.append(
                     replace(example, id=example.id + NEGATIVE_ID_SUFFIX, context=negative, answers=(), answer_start=-1)
                 )
     return negatives
-
-
-def _lacks_answer(paragraph: str, example: SquadExample) -> bool:
-    text = normalize_answer(paragraph)
-    return paragraph != example.context and not any(normalize_answer(a) in text for a in example.answers)
 
 
 def build_features(tokenizer, examples: list[SquadExample], max_length: int, stride: int) -> list[Feature]:

@@ -9,6 +9,8 @@ writes one kind of edit, labelled unanswerable, for a share of the answerable ex
   article ("When was the deal at the Tabqa dam reached?" -> "... at the Paris dam ...").
 - ``antonym_questions``: an adjective replaced by its opposite that the paragraph never uses ("Who was the first
   mayor?" -> "Who was the last mayor?" on a paragraph without "last", "final" or "latest").
+- ``answer_cut_twins``: the question unchanged, its paragraph without the sentences that hold the answer: the
+  names and topic the question asks about are still there, the fact is not.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 
-from qa.squad import SquadExample
+from qa.squad import SquadExample, lacks_answer
 
 SWAPPED_ID_SUFFIX = "#swapped"
 ANTONYM_ID_SUFFIX = "#antonym"
+CUT_ID_SUFFIX = "#cut"
+# Where a sentence may end: ., ! or ? (a closing quote or bracket may follow), white space, then a capital, digit,
+# quote or bracket. Not after an initial or a title ("U.S. Army", "Dr. Smith"), checked in ``sentence_spans``.
+SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[A-Z0-9\"'(\u201c\u2018])")
+NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Gov|Sen|Rep|No|vs|ca|c))\.$")
 # What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
 SWAPPABLE = re.compile(r"(?P<year>\b(?:1[5-9]|20)\d\d\b)|(?P<name>\b[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)")
 # Opposites whose swap makes a question that a paragraph without the opposite (nor the words after "|", which
@@ -126,3 +133,40 @@ def _swappable(question: str) -> list[tuple[str, str, int]]:
         if start > 0 and len(text) > 1:  # not the question word, not "I" or an initial
             found.append((kind, text, start))
     return found
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, trailing white space left out."""
+    spans, start = [], 0
+    for match in SENTENCE_END.finditer(text):
+        if NOT_AN_END.search(text, max(0, match.start() - 8), match.start() + 1):  # the word before the stop
+            continue
+        end = match.start() + len(match.group().rstrip())
+        spans.append((start, end))
+        start = match.end()
+    if start < len(text.rstrip()):
+        spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def answer_cut_twins(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
+    """For ``share`` of the answerable examples whose paragraph has a sentence more than the ones holding the
+    answer: the question over the paragraph without those sentences, labelled unanswerable, where no reference
+    answer is left in it."""
+    if share <= 0:
+        return []
+    rng = random.Random(f"{seed}{CUT_ID_SUFFIX}")
+    twins = []
+    for example in _drawn(examples, share, rng):
+        answer_end = example.answer_start + len(example.answers[0])
+        kept = [
+            (start, end)
+            for start, end in sentence_spans(example.context)
+            if end <= example.answer_start or start >= answer_end
+        ]
+        paragraph = " ".join(example.context[start:end] for start, end in kept)
+        if kept and lacks_answer(paragraph, example):
+            twins.append(
+                replace(example, id=example.id + CUT_ID_SUFFIX, context=paragraph, answers=(), answer_start=-1)
+            )
+    return twins

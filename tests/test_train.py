@@ -14,7 +14,7 @@ from qa.train_data import (
     split_calibration,
     take_shard,
 )
-from qa.twins import antonym_questions, swapped_questions
+from qa.twins import answer_cut_twins, antonym_questions, sentence_spans, swapped_questions
 
 PARAGRAPHS = [
     (
@@ -237,6 +237,53 @@ def test_antonym_questions_ask_for_the_opposite_that_the_paragraph_never_says_an
     assert antonym_questions(examples, share=0.0, seed=0) == []
 
 
+def test_sentences_end_at_full_stops_but_not_after_initials_or_titles():
+    text = 'The U.S. Army came in 1990. Dr. Smith led it! "Why?" he asked.  It ended (in 1991).'
+    assert [text[start:end] for start, end in sentence_spans(text)] == [
+        "The U.S. Army came in 1990.",
+        "Dr. Smith led it!",
+        '"Why?" he asked.',
+        "It ended (in 1991).",
+    ]
+
+
+def test_answer_cut_twins_keep_the_paragraph_but_not_the_sentence_holding_the_answer():
+    meeting = (
+        "The meeting took place in Ayn Issa. Tribal elders met the Raqqa Civil Council there. "
+        "Colonel Ryan Dillon spoke for the Coalition."
+    )
+    examples = [
+        SquadExample("a1", "Raqqa", "Who met the council?", meeting, ("Tribal elders",), meeting.index("Tribal")),
+        SquadExample("a2", "Raqqa", "Where was the meeting?", meeting, ("Ayn Issa",), meeting.index("Ayn")),
+        SquadExample("a3", "Raqqa", "Who spoke?", "Colonel Ryan Dillon spoke.", ("Ryan Dillon",), 8),
+        SquadExample("a4", "Raqqa", "Who led the council?", meeting, (), -1),
+        SquadExample(
+            "a5",
+            "Raqqa",
+            "Who spoke for whom?",
+            meeting,
+            ("elders met the Raqqa Civil Council there. Colonel",),
+            meeting.index("elders"),
+        ),
+    ]
+    twins = answer_cut_twins(examples, share=1.0, seed=0)
+    # a3's paragraph is its answer's sentence alone; a4 is unanswerable already; a5's answer spans two sentences
+    assert [t.id for t in twins] == ["a1#cut", "a2#cut", "a5#cut"]
+    assert twins[0].context == "The meeting took place in Ayn Issa. Colonel Ryan Dillon spoke for the Coalition."
+    assert (
+        twins[1].context
+        == "Tribal elders met the Raqqa Civil Council there. Colonel Ryan Dillon spoke for the Coalition."
+    )
+    assert twins[2].context == "The meeting took place in Ayn Issa."
+    for twin, source in zip(twins, [examples[0], examples[1], examples[4]]):
+        assert twin.is_impossible and twin.answer_start == -1 and twin.question == source.question
+    # no twin where the answer is also written in another sentence
+    twice = "Ayn Issa hosted it. The meeting took place in Ayn Issa."
+    assert answer_cut_twins([SquadExample("t", "R", "Where?", twice, ("Ayn Issa",), 45)], 1.0, 0) == []
+    assert answer_cut_twins(examples, share=1.0, seed=0) == twins  # seeded
+    assert answer_cut_twins(examples, share=0.0, seed=0) == []
+
+
 def test_shards_partition_the_articles(squad_file):
     examples = load_squad(squad_file)
     shards = [take_shard(examples, f"{k}/3", seed=5) for k in (1, 2, 3)]
@@ -262,7 +309,10 @@ def test_squad_files_round_trip_gzipped(squad_file, tmp_path):
 
 
 def test_examples_only_writes_what_training_would_train_on(squad_file, tmp_path, capsys):
-    dam = ["The Tabqa dam holds Lake Assad.", "The deal at the dam was reached in May between the SDF and ISIS."]
+    dam = [
+        "The Tabqa dam holds Lake Assad. It was built in 1973.",
+        "The deal at the dam was reached in May between the SDF and ISIS.",
+    ]
     examples = [
         *load_squad(squad_file),
         SquadExample("d1", "Dam", "When was the first deal at the dam reached?", dam[1], ("May",), 35),
@@ -270,18 +320,18 @@ def test_examples_only_writes_what_training_would_train_on(squad_file, tmp_path,
     ]
     source = write_squad(tmp_path / "train.json", examples)
     output = tmp_path / "examples"
-    options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--antonyms", "1"]
+    options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--antonyms", "1", "--cut-answer", "1"]
     options += ["--calibration-fraction", "0.25"]
     assert main(["train-reader", "--train", str(source), *options, "--examples-only"]) == 0
     assert "training examples written to" in capsys.readouterr().out
     written = load_squad(output / EXAMPLES_NAME)
-    config = TrainConfig(
-        [str(source)], str(tmp_path / "x"), negatives=1.0, swapped=1.0, antonyms=1.0, calibration_fraction=0.25
-    )
+    shares = {"negatives": 1.0, "swapped": 1.0, "antonyms": 1.0, "cut_answer": 1.0}
+    config = TrainConfig([str(source)], str(tmp_path / "x"), calibration_fraction=0.25, **shares)
     expected, calibration = training_examples(config)
     assert sorted(written, key=lambda e: e.id) == sorted(expected, key=lambda e: e.id)
     assert {"d1#negative", "d2#negative"} <= {e.id for e in written if e.is_impossible}
     assert any(e.id.endswith("#swapped") for e in written)
     assert "d1#antonym" in {e.id for e in written}
+    assert next(e for e in written if e.id == "d2#cut").context == "It was built in 1973."
     assert load_squad(output / "calibration.json") == calibration and calibration
     assert not list(output.glob("*.safetensors"))  # nothing trained

@@ -58,16 +58,9 @@ def main() -> None:
             for n in RECALL_AT
         }
 
-    def fused_order(constant: float):
-        def order(dense, lexical) -> list[int]:
-            scores = fuse((dense, lexical), constant)
-            return sorted(scores, key=lambda position: (-scores[position], position))
-
-        return order
-
     constants = sorted({float(c) for c in args.constants.split(",")} | {BASELINE, float(RRF_K)})
     rows = {"dense": recall(lambda dense, lexical: list(dense)), "bm25": recall(lambda dense, lexical: list(lexical))}
-    rows |= {f"rrf {c:g}": recall(fused_order(c)) for c in constants}
+    rows |= {f"rrf {c:g}": recall(lambda dense, lexical, c=c: list(fuse((dense, lexical), c))) for c in constants}
     baseline = rows[f"rrf {BASELINE:g}"]
     print(f"{args.squad_file}: {len(asked)} answerable questions, {len(paragraphs)} paragraphs, depth {args.depth}")
     print(f"{'':<10}" + "".join(f"{k:>11}" for k in baseline) + f"{'@3 vs 60':>11}")

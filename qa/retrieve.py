@@ -59,7 +59,7 @@ class Retriever:
             return []
         dense, lexical = self.rankings(query, depth)
         fused = fuse((dense, lexical))
-        best = sorted(fused, key=lambda position: (-fused[position], position))[:top_k]
+        best = list(fused)[:top_k]
         return [
             Hit(
                 paragraph=paragraphs[position],
@@ -91,12 +91,13 @@ class Retriever:
 
 
 def fuse(rankings: Iterable[dict[int, float]], constant: float = RRF_K) -> dict[int, float]:
-    """Reciprocal rank fusion: paragraph position -> the sum over ``rankings`` of ``1 / (constant + rank)``."""
+    """Reciprocal rank fusion: paragraph position -> the sum over ``rankings`` of ``1 / (constant + rank)``, best
+    first (ties by position)."""
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, position in enumerate(ranking, start=1):
             fused[position] = fused.get(position, 0.0) + 1.0 / (constant + rank)
-    return fused
+    return dict(sorted(fused.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _rank_of(ranking: dict[int, float], position: int) -> int | None:

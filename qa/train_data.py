@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import bm25s
 import torch
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from qa.read import encode_windows
 from qa.squad import SquadExample, lacks_answer
+from qa.twins import unanswerable_twin
 
 NEGATIVE_ID_SUFFIX = "#negative"
 
@@ -102,9 +103,7 @@ def retrieval_negatives(examples: list[SquadExample], share: float, seed: int) -
             ranked, _ = bm25.retrieve([tokens], k=depth, show_progress=False)
             negative = next((paragraphs[i] for i in ranked[0] if lacks_answer(paragraphs[i], example)), None)
             if negative is not None:
-                negatives.append(
-                    replace(example, id=example.id + NEGATIVE_ID_SUFFIX, context=negative, answers=(), answer_start=-1)
-                )
+                negatives.append(unanswerable_twin(example, NEGATIVE_ID_SUFFIX, context=negative))
     return negatives
 
 

@@ -25,8 +25,10 @@ from qa.squad import SquadExample, lacks_answer
 SWAPPED_ID_SUFFIX = "#swapped"
 ANTONYM_ID_SUFFIX = "#antonym"
 CUT_ID_SUFFIX = "#cut"
-# Where a sentence may end: ., ! or ? (a closing quote or bracket may follow), white space, then a capital, digit,
+# Where a sentence may end: ., ! or ? (closing quotes or brackets may follow), white space, then a capital, digit,
 # quote or bracket. Not after an initial or a title ("U.S. Army", "Dr. Smith"), checked in ``sentence_spans``.
+# Stricter than ``qa.documents.SENTENCE_END``, which only looks for a place to cut a block too long to read whole:
+# a twin must lose the whole sentence that holds the answer.
 SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[A-Z0-9\"'(\u201c\u2018])")
 NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Gov|Sen|Rep|No|vs|ca|c))\.$")
 # What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
@@ -72,7 +74,7 @@ def antonym_questions(examples: list[SquadExample], share: float, seed: int) -> 
             opposite, *same = ANTONYMS[match[0]]
             if not {opposite, *same} & used:
                 question = example.question[: match.start()] + opposite + example.question[match.end() :]
-                twins.append(_unanswerable(example, ANTONYM_ID_SUFFIX, question))
+                twins.append(unanswerable_twin(example, ANTONYM_ID_SUFFIX, question=question))
                 break
     return twins
 
@@ -83,8 +85,9 @@ def _drawn(examples: list[SquadExample], share: float, rng: random.Random):
     return (example for example in examples if not example.is_impossible and rng.random() < share)
 
 
-def _unanswerable(example: SquadExample, suffix: str, question: str) -> SquadExample:
-    return replace(example, id=example.id + suffix, question=question, answers=(), answer_start=-1)
+def unanswerable_twin(example: SquadExample, suffix: str, **changes: str) -> SquadExample:
+    """``example`` with ``changes`` (its question or its paragraph), labelled unanswerable, its id + ``suffix``."""
+    return replace(example, id=example.id + suffix, answers=(), answer_start=-1, **changes)
 
 
 def swapped_questions(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
@@ -105,7 +108,7 @@ def swapped_questions(examples: list[SquadExample], share: float, seed: int) -> 
         rng.shuffle(shared)
         question = next((q for found in shared if (q := _swap(example, *found, pools, names, rng))), None)
         if question:
-            swapped.append(_unanswerable(example, SWAPPED_ID_SUFFIX, question))
+            swapped.append(unanswerable_twin(example, SWAPPED_ID_SUFFIX, question=question))
     return swapped
 
 
@@ -166,7 +169,5 @@ def answer_cut_twins(examples: list[SquadExample], share: float, seed: int) -> l
         ]
         paragraph = " ".join(example.context[start:end] for start, end in kept)
         if kept and lacks_answer(paragraph, example):
-            twins.append(
-                replace(example, id=example.id + CUT_ID_SUFFIX, context=paragraph, answers=(), answer_start=-1)
-            )
+            twins.append(unanswerable_twin(example, CUT_ID_SUFFIX, context=paragraph))
     return twins

@@ -11,7 +11,9 @@ Rules over the previous turn's (resolved) question and the answer the system gav
   "Who said that around 400 militants remain in the city?"
 - **Pronouns**: a subject pronoun (he, she, it, they) becomes the previous turn's subject, or its answer when
   the previous question asked for the subject ("Which group posted...?"); an object pronoun (him, them, it
-  at the end) becomes the previous answer; possessives get "'s".
+  at the end) becomes the previous answer; possessives get "'s". After an answer too long to be a referent,
+  "they" and "them" point to the plural noun phrase after its "of": "the safe evacuation of civilians from
+  Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?".
 
 The product's own messages ("I could not find that in the documents.") are never taken as an answer. Every
 earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
@@ -38,6 +40,7 @@ LEADING_CONNECTIVES = {"and", "but", "so", "then"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
 SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
 OBJECT_PRONOUNS = {"him", "them"}
+OF_PHRASE = re.compile(r"\bof\s+(.+)$")
 POSSESSIVES = {"his": "he", "its": "it", "their": "they"}
 SPEECH_VERBS = r"(?:say|says|said|tell|tells|told|report|reports|reported|claim|claims|claimed|state|stated|confirm|confirmed|deny|denied|announce|announced)"  # noqa: E501
 CLAUSE_REFERENCE = re.compile(rf"\b({SPEECH_VERBS}\b[^?]*?)\s+(so|that|this|it)\s*\??\s*$", re.IGNORECASE)
@@ -187,6 +190,7 @@ def _resolve_one(question: str, context: Context) -> str:
     if said and previous is not None:
         return f"{question[: said.start()]}{said.group(1)} that {statement(previous, context.answer)}?"
     answer = context.answer if len(context.answer.split()) <= MAX_REFERENT_WORDS else ""  # a name, not a clause
+    group = "" if answer else plural_complement(context.answer)
     subject = previous.subject if previous and previous.inverted else ""
     if previous is not None and not previous.inverted and answer:
         subject = answer  # "Which group posted the tweets?" -> "Raqqa24": the subject is the answer
@@ -195,12 +199,25 @@ def _resolve_one(question: str, context: Context) -> str:
         person = answer
     else:
         person = subject if subject[:1].isupper() else (answer or subject)
-    return _replace_pronouns(question, subject or answer, answer or subject, person, context.topic)
+    return _replace_pronouns(question, subject or answer, answer or subject, person, context.topic, group)
 
 
-def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str) -> str:
+def plural_complement(clause: str) -> str:
+    """The plural noun phrase after the first "of" of a clause-long answer, at most ``MAX_REFERENT_WORDS``
+    words ("the composition of the ISIS militants remaining in Raqqa" -> "the ISIS militants remaining in
+    Raqqa"); "" when its first common noun is not plural ("the defeat of ISIS in Syria and Iraq")."""
+    match = OF_PHRASE.search(clause)
+    if not match:
+        return ""
+    words = match.group(1).split()[:MAX_REFERENT_WORDS]
+    head = next((word for word in words if _is_noun(word)), "")
+    return " ".join(words).rstrip(",;:.") if head.endswith("s") and not head.endswith("ss") else ""
+
+
+def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str, group: str) -> str:
     """Pronouns replaced: he/she/his -> ``person``, it/its -> ``topic`` (else ``subject``), they/their ->
-    ``subject``, him/them and a final "it" -> ``obj``; "that place" and a final "there" -> ``obj``."""
+    ``subject``, him/them and a final "it" -> ``obj``; they/their/them -> ``group`` where there is one; "that
+    place" and a final "there" -> ``obj``."""
     if obj:
         question = PLACE_REFERENCE.sub(obj, question, count=1)
         question = THERE.sub(f"in {obj}", question, count=1)
@@ -213,6 +230,8 @@ def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic:
             choice = person
         elif lower in ("it", "its"):
             choice = obj if at_end and lower == "it" and obj not in used else (topic or subject)
+        elif lower in ("they", "their", "them") and group:
+            choice = group
         elif lower in ("they", "their"):
             choice = subject
         else:  # him, them

@@ -53,6 +53,22 @@ TWEETS = "Which activist group posted a series of tweets?"
             "What did they tell them?",
             "What did local mediators tell US officers?",
         ),
+        # after a clause-long answer, "them" is the plural noun phrase after its "of", not the previous subject
+        (
+            [("What was the Coalition focused on?", "the safe evacuation of civilians from Raqqa")],
+            "How many of them were evacuated?",
+            "How many of civilians from Raqqa were evacuated?",
+        ),
+        (
+            [("What did The Defense Post ask about?", "the composition of the ISIS militants remaining in Raqqa,")],
+            "What might be higher than usual among them?",
+            "What might be higher than usual among the ISIS militants remaining in Raqqa?",
+        ),
+        (
+            [("What is the Coalition committed to?", "the defeat of ISIS in Syria and Iraq")],
+            "Who leads them?",
+            "Who leads the Coalition?",
+        ),
         # a complete new question is left alone
         (
             [("Where did the meeting take place?", "Ayn Issa")],

@@ -37,6 +37,7 @@ DO_FORMS = {"do", "does", "did"}
 PREPOSITIONS = {"between", "to", "from", "with", "since", "after", "before", "in", "on", "at", "for", "by", "about"}
 MAX_REFERENT_WORDS = 6  # a longer previous answer is a clause: pronouns do not point to it
 LEADING_CONNECTIVES = {"and", "but", "so", "then"}
+NEGATIONS = {"not", "never", "no"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
 SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
 OBJECT_PRONOUNS = {"him", "them"}
@@ -90,9 +91,9 @@ def _is_verb(word: str) -> bool:
 
 
 def _is_noun(word: str) -> bool:
-    """A lower-case word that is no verb, auxiliary, preposition or determiner."""
+    """A lower-case word that is no verb, auxiliary, preposition, determiner or negation."""
     lower = word.lower()
-    return word.islower() and not _is_verb(word) and lower not in PREPOSITIONS | DETERMINERS
+    return word.islower() and not _is_verb(word) and lower not in PREPOSITIONS | DETERMINERS | NEGATIONS
 
 
 def _starts_noun_phrase(word: str) -> bool:

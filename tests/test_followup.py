@@ -69,6 +69,12 @@ TWEETS = "Which activist group posted a series of tweets?"
             "Who leads them?",
             "Who leads the Coalition?",
         ),
+        # a negation after the subject is no part of it
+        (
+            [("Which forces is the Coalition not negotiating with?", "ISIS forces")],
+            "How much money has it spent on them?",
+            "How much money has the Coalition spent on ISIS forces?",
+        ),
         # a complete new question is left alone
         (
             [("Where did the meeting take place?", "Ayn Issa")],

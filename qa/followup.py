@@ -12,8 +12,8 @@ Rules over the previous turn's (resolved) question and the answer the system gav
 - **Pronouns**: a subject pronoun (he, she, it, they) becomes the previous turn's subject, or its answer when
   the previous question asked for the subject ("Which group posted...?"); an object pronoun (him, them, it
   at the end) becomes the previous answer; possessives get "'s". After an answer too long to be a referent,
-  "they" and "them" point to the plural noun phrase after its "of": "the safe evacuation of civilians from
-  Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?".
+  "they", "their" and "them" point to the plural noun phrase after its "of": "the safe evacuation of civilians
+  from Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?".
 
 The product's own messages ("I could not find that in the documents.") are never taken as an answer. Every
 earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
@@ -41,12 +41,12 @@ NEGATIONS = {"not", "never", "no"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
 SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
 OBJECT_PRONOUNS = {"him", "them"}
-OF_PHRASE = re.compile(r"\bof\s+(.+)$")
 POSSESSIVES = {"his": "he", "its": "it", "their": "they"}
 SPEECH_VERBS = r"(?:say|says|said|tell|tells|told|report|reports|reported|claim|claims|claimed|state|stated|confirm|confirmed|deny|denied|announce|announced)"  # noqa: E501
 CLAUSE_REFERENCE = re.compile(rf"\b({SPEECH_VERBS}\b[^?]*?)\s+(so|that|this|it)\s*\??\s*$", re.IGNORECASE)
 PLACE_REFERENCE = re.compile(r"\b(that place|this place)\b", re.IGNORECASE)
 THERE = re.compile(r"\bthere\b(?=\s*\?|\s*$)", re.IGNORECASE)  # "How many people live there?", not "Is there ..."
+OF_PHRASE = re.compile(r"\bof\s+(.+)$")  # what follows an answer's "of": "the evacuation of civilians"
 WORD = re.compile(r"[A-Za-z0-9'’-]+")
 
 

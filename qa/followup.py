@@ -4,9 +4,11 @@ Rules over the previous turn's (resolved) question and the answer the system gav
 
 - **Complete questions stay as they are**: no pronoun that points back, not elliptical.
 - **Ellipsis** ("When?", "Between whom?", "On what date?"): the short question's wh-phrase is put in front of
-  the previous question's statement, with the previous answer in the slot its wh-phrase asked about:
+  the previous question (its statement where it was not inverted), with the previous answer at its end:
   "Where was a similar deal reached in May?" / "the Tabqa dam" + "Between whom?" ->
-  "Between whom was a similar deal reached in May at the Tabqa dam?"
+  "Between whom was a similar deal reached in May the Tabqa dam?"; an answer that holds the phrase asked
+  about loses it: "In which countries?" after "defeat of ISIS in Syria and Iraq" -> "In which countries is
+  the Coalition committed to defeat of ISIS?"
 - **Said so / that**: "Who said so?" after "How many militants remain in the city?" / "around 400" ->
   "Who said that around 400 militants remain in the city?"
 - **Pronouns**: a subject pronoun (he, she, it, they) becomes the previous turn's subject, or its answer when
@@ -112,8 +114,11 @@ def _noun_phrase(words: list[str]) -> str:
                 break
             phrase.append(word)
         rest = words[len(phrase) :]
-        if len(rest) >= 2 and _is_noun(rest[0]) and _is_verb(rest[1]):  # "Coalition aircraft do ..."
-            phrase.append(rest[0])
+        nouns = 0
+        while nouns < len(rest) and _is_noun(rest[nouns]):
+            nouns += 1
+        if 0 < nouns < len(rest) and _is_verb(rest[nouns]):  # "Coalition aircraft do", "Arab tribal elders were"
+            phrase.extend(rest[:nouns])
         return " ".join(phrase).rstrip(",")
     if words[0].lower() in SUBJECT_PRONOUNS:
         return ""
@@ -129,10 +134,17 @@ def _noun_phrase(words: list[str]) -> str:
     return " ".join(phrase)
 
 
+def _filler(parsed: Parsed, answer: str) -> str:
+    """The answer with the preposition of the question's wh-phrase: "Between whom" + "the SDF and ISIS" ->
+    "between the SDF and ISIS"."""
+    first = parsed.wh_phrase.split()[0].lower()
+    preposition = first if first in PREPOSITIONS | LEADING_CONNECTIVES else ""
+    return " ".join(part for part in (preposition, answer) if part)
+
+
 def statement(parsed: Parsed, answer: str) -> str:
     """The previous question as a statement, with its answer (if any) where the wh-phrase was."""
     wh_words = parsed.wh_phrase.split()
-    preposition = wh_words[0] if wh_words[0].lower() in PREPOSITIONS | LEADING_CONNECTIVES else ""
     rest = parsed.rest
     if parsed.inverted:  # "was a similar deal reached" -> "a similar deal was reached"; "did X say" -> "X say"
         auxiliary, remainder = rest.split(" ", 1)
@@ -141,8 +153,7 @@ def statement(parsed: Parsed, answer: str) -> str:
             verb = "" if auxiliary.lower() in DO_FORMS else auxiliary.lower()
             rest = " ".join(part for part in (parsed.subject, verb, after_subject) if part)
     if parsed.inverted or (rest and _starts_noun_phrase(rest.split()[0])):
-        filler = " ".join(part for part in (preposition.lower(), answer) if part)
-        return " ".join(part for part in (rest, filler) if part)
+        return " ".join(part for part in (rest, _filler(parsed, answer)) if part)
     head = answer
     noun = [w for w in wh_words if w.lower() not in WH_WORDS | PREPOSITIONS | {"many", "much"}]
     if answer and noun and wh_words[0].lower() == "how":  # "around 400" + "militants"
@@ -186,7 +197,7 @@ def _resolve_one(question: str, context: Context) -> str:
         if previous is None:
             return f"{question.rstrip(' ?')} {context.question.rstrip(' ?')}?"
         wh = " ".join(w for w in parse(question).wh_phrase.split() if w.lower() not in LEADING_CONNECTIVES)
-        return f"{wh[0].upper()}{wh[1:]} {statement(previous, context.answer)}?"
+        return f"{wh[0].upper()}{wh[1:]} {_elliptical_body(previous, context.answer, wh)}?"
     said = CLAUSE_REFERENCE.search(question)
     if said and previous is not None:
         return f"{question[: said.start()]}{said.group(1)} that {statement(previous, context.answer)}?"
@@ -201,6 +212,18 @@ def _resolve_one(question: str, context: Context) -> str:
     else:
         person = subject if subject[:1].isupper() else (answer or subject)
     return _replace_pronouns(question, subject or answer, answer or subject, person, context.topic, group)
+
+
+def _elliptical_body(previous: Parsed, answer: str, wh: str) -> str:
+    """What follows the wh-phrase of an elliptical follow-up: the previous question, in its own word order where
+    it was inverted, with its answer; an answer that already holds the phrase asked about loses it: "In which
+    countries?" after "defeat of ISIS in Syria and Iraq" keeps "defeat of ISIS"."""
+    preposition = wh.split()[0].lower()
+    if preposition in PREPOSITIONS:
+        answer = re.split(rf"\s+{preposition}\s+", answer, maxsplit=1, flags=re.IGNORECASE)[0]
+    if not previous.inverted:
+        return statement(previous, answer)
+    return " ".join(part for part in (previous.rest, _filler(previous, answer)) if part)
 
 
 def plural_complement(clause: str) -> str:

@@ -19,16 +19,31 @@ TWEETS = "Which activist group posted a series of tweets?"
 @pytest.mark.parametrize(
     "history, question, expected",
     [
-        # ellipsis: the wh-phrase goes in front of the previous question's statement, with its answer
+        # ellipsis: the wh-phrase goes in front of the previous question (inverted where it was), with its answer
         (
             [("Where was a similar deal reached in May?", "the Tabqa dam")],
             "Between whom?",
-            "Between whom a similar deal was reached in May the Tabqa dam?",
+            "Between whom was a similar deal reached in May the Tabqa dam?",
         ),
         (
             [("Who released hundreds of ISIS-linked detainees?", "the SDF")],
             "After what?",
             "After what the SDF released hundreds of ISIS-linked detainees?",
+        ),
+        # an answer that already holds what the ellipsis asks about loses that phrase
+        (
+            [("What is the Coalition committed to?", "defeat of ISIS in Syria and Iraq")],
+            "In which countries?",
+            "In which countries is the Coalition committed to defeat of ISIS?",
+        ),
+        # a capitalised subject runs on through the common nouns before its verb
+        (
+            [
+                ("Who met with the Raqqah Civil Council?", "local Syrian Arab tribal elders"),
+                ("What were they discussing?", ""),
+            ],
+            "Where?",
+            "Where were local Syrian Arab tribal elders discussing?",
         ),
         # "said so / that": the previous question as a statement, its answer in place
         (
@@ -126,7 +141,7 @@ def test_the_reader_reads_the_rewritten_follow_up(conversation):
     assert said_so.question == f"Who said that {militants.text} militants remain in the city?"
     assert "Dillon" in said_so.text
     assert "Tabqa" in deal.text
-    assert between.question.startswith("Between whom a similar deal was reached in May")
+    assert between.question.startswith("Between whom was a similar deal reached in May")
     assert score_answer(between.text, ["the SDF and ISIS"])[1] >= 0.5
 
 

@@ -15,7 +15,8 @@ Rules over the previous turn's (resolved) question and the answer the system gav
   the previous question asked for the subject ("Which group posted...?"); an object pronoun (him, them, it
   at the end) becomes the previous answer; possessives get "'s". After an answer too long to be a referent,
   "they", "their" and "them" point to the plural noun phrase after its "of": "the safe evacuation of civilians
-  from Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?".
+  from Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?",
+  "their exit" -> "the exit of civilians from Raqqa".
 
 The product's own messages ("I could not find that in the documents.") are never taken as an answer. Every
 earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
@@ -49,6 +50,7 @@ CLAUSE_REFERENCE = re.compile(rf"\b({SPEECH_VERBS}\b[^?]*?)\s+(so|that|this|it)\
 PLACE_REFERENCE = re.compile(r"\b(that place|this place)\b", re.IGNORECASE)
 THERE = re.compile(r"\bthere\b(?=\s*\?|\s*$)", re.IGNORECASE)  # "How many people live there?", not "Is there ..."
 OF_PHRASE = re.compile(r"\bof\s+(.+)$")  # what follows an answer's "of": "the evacuation of civilians"
+THEIR_NOUN = re.compile(r"\btheir\s+([a-z][\w-]*)(\s+[a-z][\w-]*)?", re.IGNORECASE)  # "their (safe) exit"
 WORD = re.compile(r"[A-Za-z0-9'’-]+")
 
 
@@ -238,6 +240,14 @@ def plural_complement(clause: str) -> str:
     return " ".join(words).rstrip(",;:.") if head.endswith("s") and not head.endswith("ss") else ""
 
 
+def _of_group(match: re.Match, group: str) -> str:
+    """ "their" + its noun (and a second noun) as "the NOUN of ``group``"; a non-noun second word stays after."""
+    second = match.group(2) or ""
+    noun = match.group(1) + (second if _is_noun(second.strip()) else "")
+    article = "The" if match.group(0)[0].isupper() else "the"
+    return f"{article} {noun} of {group}{'' if _is_noun(second.strip()) else second}"
+
+
 def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str, group: str) -> str:
     """Pronouns replaced: he/she/his -> ``person``, it/its -> ``topic`` (else ``subject``), they/their ->
     ``subject``, him/them and a final "it" -> ``obj``; they/their/them -> ``group`` where there is one; "that
@@ -245,6 +255,8 @@ def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic:
     if obj:
         question = PLACE_REFERENCE.sub(obj, question, count=1)
         question = THERE.sub(f"in {obj}", question, count=1)
+    if group:  # a phrase with its own "from Raqqa" takes no "'s": "their exit" -> "the exit of civilians from Raqqa"
+        question = THEIR_NOUN.sub(lambda match: _of_group(match, group), question)
     used: set[str] = set()
 
     def substitute(match: re.Match) -> str:

@@ -75,6 +75,11 @@ TWEETS = "Which activist group posted a series of tweets?"
             "How many of civilians from Raqqa were evacuated?",
         ),
         (
+            [("What was the Coalition focused on?", "the safe evacuation of civilians from Raqqa")],
+            "Their number in the city?",
+            "The number of civilians from Raqqa in the city?",
+        ),
+        (
             [("What did The Defense Post ask about?", "the composition of the ISIS militants remaining in Raqqa,")],
             "What might be higher than usual among them?",
             "What might be higher than usual among the ISIS militants remaining in Raqqa?",

@@ -19,6 +19,7 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_reader import DEV, squad_slice  # noqa: E402
 
-JEMALLOC = next((ROOT / ".venv").glob("lib/python*/site-packages/ray/core/libjemalloc.so"), None)
+RAY = importlib.util.find_spec("ray")
+JEMALLOC = Path(RAY.origin).parent / "core" / "libjemalloc.so" if RAY and RAY.origin else None
+JEMALLOC = JEMALLOC if JEMALLOC and JEMALLOC.is_file() else None
 VARIANTS = {
     "glibc (default)": {},
     "glibc, freed memory kept": {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)},

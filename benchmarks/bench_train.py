@@ -4,8 +4,9 @@ block goes back to the kernel), and jemalloc (``LD_PRELOAD``, the copy the ``ray
 off (``MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1``).
 
 A training step allocates and frees about 1.5 GB of activations (batch 16 x 384 tokens). glibc serves blocks
-over 32 MB with fresh ``mmap`` pages and hands them back on ``free``, so every step faults them in again: the
-kernel zeroes ~400k pages a step. The script trains the real ``qa.train.train`` for ``--steps`` steps on the
+over 32 MB with fresh ``mmap`` pages and hands them back on ``free``, so every step faults them in again (170k
+minor faults a step here). jemalloc without decay never gives memory back: a long run over much data grows (the
+README's training section has the figures). The script trains the real ``qa.train.train`` for ``--steps`` steps on the
 first questions of a SQuAD file (one thread, no calibration) and prints seconds a step (the loop only),
 user / system CPU seconds, minor page faults, peak RSS (each the mean over the processes run side by side)
 and the ratio to the baseline.

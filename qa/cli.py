@@ -187,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of answerable questions that also get a twin over their paragraph without the sentences "
         "holding the answer, labelled no-answer (default: %(default)s)",
     )
+    sub.add_argument(
+        "--paragraph-swapped",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of answerable questions that also get a twin with a name or year of the question swapped for "
+        "another one of its own paragraph, labelled no-answer (default: %(default)s)",
+    )
     sub.add_argument("--shard", metavar="K/N", help="train on the K-th of N article shards (training in stages)")
     sub.add_argument(
         "--all-unanswerable",

@@ -211,6 +211,7 @@ def run_train(args) -> None:
         "swapped": args.swapped,
         "antonyms": args.antonyms,
         "cut_answer": args.cut_answer,
+        "paragraph_swapped": args.paragraph_swapped,
         "precision": args.precision,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,

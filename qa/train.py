@@ -49,7 +49,7 @@ from qa.train_data import (
     split_calibration,
     take_shard,
 )
-from qa.twins import answer_cut_twins, antonym_questions, swapped_questions
+from qa.twins import answer_cut_twins, antonym_questions, paragraph_swapped_questions, swapped_questions
 
 log = logging.getLogger(__name__)
 CALIBRATION_NAME = "calibration.json"
@@ -78,6 +78,7 @@ class TrainConfig:
     swapped: float = 0.0  # share of answerable questions that also get a name-swapped, unanswerable twin
     antonyms: float = 0.0  # share of answerable questions that also get an antonym-swapped, unanswerable twin
     cut_answer: float = 0.0  # share of answerable questions that also get their paragraph without the answer's sentence
+    paragraph_swapped: float = 0.0  # share that also get a twin with a name swapped for another of the paragraph
     precision: str = "auto"  # "bf16" autocast, "fp32", or "auto" (bf16 where the GPU or CPU computes it natively)
     checkpoint_minutes: float = 15.0
     seed: int = 13
@@ -144,13 +145,14 @@ def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[Squ
     swapped = swapped_questions(train_examples, config.swapped, config.seed)
     antonyms = antonym_questions(train_examples, config.antonyms, config.seed)
     cut = answer_cut_twins(train_examples, config.cut_answer, config.seed)
-    counts = map(len, (train_examples, negatives, swapped, antonyms, cut, calibration))
+    inner = paragraph_swapped_questions(train_examples, config.paragraph_swapped, config.seed)
+    counts = map(len, (train_examples, negatives, swapped, antonyms, cut, inner, calibration))
     log.info(
         "%d training examples (+%d retrieval negatives, +%d swapped, +%d antonym questions, +%d answer-cut "
-        "paragraphs), %d calibration examples",
+        "paragraphs, +%d paragraph-swapped), %d calibration examples",
         *counts,
     )
-    return train_examples + negatives + swapped + antonyms + cut, calibration
+    return train_examples + negatives + swapped + antonyms + cut + inner, calibration
 
 
 def prepare_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:

@@ -9,6 +9,9 @@ writes one kind of edit, labelled unanswerable, for a share of the answerable ex
   article ("When was the deal at the Tabqa dam reached?" -> "... at the Paris dam ...").
 - ``antonym_questions``: an adjective replaced by its opposite that the paragraph never uses ("Who was the first
   mayor?" -> "Who was the last mayor?" on a paragraph without "last", "final" or "latest").
+- ``paragraph_swapped_questions``: a name or year the question shares with its paragraph replaced by another
+  one of the same paragraph that no sentence ties to the question's other words ("When did Tesla move to New
+  York?" -> "When did Edison move to New York?"): every word of the twin is in the paragraph, the fact is not.
 - ``answer_cut_twins``: the question unchanged, its paragraph without the sentences that hold the answer: the
   names and topic the question asks about are still there, the fact is not.
 """
@@ -25,6 +28,7 @@ from qa.squad import SquadExample, lacks_answer
 SWAPPED_ID_SUFFIX = "#swapped"
 ANTONYM_ID_SUFFIX = "#antonym"
 CUT_ID_SUFFIX = "#cut"
+PARAGRAPH_SWAPPED_ID_SUFFIX = "#paragraph-swapped"
 # Where a sentence may end: ., ! or ? (closing quotes or brackets may follow), white space, then a capital, digit,
 # quote or bracket. Not after an initial or a title ("U.S. Army", "Dr. Smith"), checked in ``sentence_spans``.
 # Stricter than ``qa.documents.SENTENCE_END``, which only looks for a place to cut a block too long to read whole:
@@ -136,6 +140,74 @@ def _swappable(question: str) -> list[tuple[str, str, int]]:
         if start > 0 and len(text) > 1:  # not the question word, not "I" or an initial
             found.append((kind, text, start))
     return found
+
+
+def paragraph_swapped_questions(examples: list[SquadExample], share: float, seed: int) -> list[SquadExample]:
+    """For ``share`` of the answerable examples whose question names something its paragraph also names: the
+    question with it replaced by another name (or year) of the paragraph that neither the question nor the
+    answer holds and that no sentence of the paragraph names together with two of the question's other content
+    words, labelled unanswerable."""
+    if share <= 0:
+        return []
+    rng = random.Random(f"{seed}{PARAGRAPH_SWAPPED_ID_SUFFIX}")
+    twins = []
+    for example in _drawn(examples, share, rng):
+        shared = [
+            found
+            for found in _swappable(example.question)
+            if found[1] in example.context and found[1].lower() not in CALENDAR_WORDS
+        ]
+        rng.shuffle(shared)
+        question = next((q for found in shared if (q := _swap_within(example, *found, rng))), None)
+        if question:
+            twins.append(unanswerable_twin(example, PARAGRAPH_SWAPPED_ID_SUFFIX, question=question))
+    return twins
+
+
+def _swap_within(example: SquadExample, kind: str, text: str, start: int, rng: random.Random) -> str | None:
+    """``example``'s question with ``text`` replaced by another ``kind`` of its own paragraph that is not tied
+    to the question's other words there; None where there is none."""
+    taken = f"{example.question} {example.answers[0]}".lower()
+    others = sorted(
+        name
+        for found_kind, name in _names_in(example.context)
+        if found_kind == kind and name.lower() not in taken and text.lower() not in name.lower()
+    )
+    words = _content_words(example.question[:start] + example.question[start + len(text) :])
+    sentences = [example.context[s:e].lower() for s, e in sentence_spans(example.context)]
+    rng.shuffle(others)
+    for other in others:
+        if not any(other.lower() in s and len(words & _content_words(s)) >= 2 for s in sentences):
+            return example.question[:start] + other + example.question[start + len(text) :]
+    return None
+
+
+def _names_in(text: str) -> set[tuple[str, str]]:
+    """(kind, text) of the years and names of a paragraph, leaving out a capitalised word that starts a
+    sentence ("However", "The")."""
+    found = set()
+    for match in SWAPPABLE.finditer(text):
+        before = text[: match.start()].rstrip()
+        name = re.split(r"\.\s", match.group())[0]  # "Jordan Hall. The Boston Ballet": one sentence's name
+        name = name.rstrip(".") if name.count(".") == 1 else name
+        if match.lastgroup == "name" and (not before or before[-1] in ".!?\"'\u201c\u201d("):
+            continue
+        if len(name) > 1 and name.lower() not in CALENDAR_WORDS:
+            found.add((match.lastgroup, name))
+    return found
+
+
+CALENDAR_WORDS = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
+STOP_WORDS = frozenset("what which when where whom whose does have were that this with from into about after".split())
+
+
+def _content_words(text: str) -> set[str]:
+    """The first four letters of each word of four letters or more of ``text`` that is no question or function
+    word: a crude stem, so that "move" and "moved" meet."""
+    return {word[:4] for word in re.findall(r"[a-z]{4,}", text.lower()) if word not in STOP_WORDS}
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -14,7 +14,13 @@ from qa.train_data import (
     split_calibration,
     take_shard,
 )
-from qa.twins import answer_cut_twins, antonym_questions, sentence_spans, swapped_questions
+from qa.twins import (
+    answer_cut_twins,
+    antonym_questions,
+    paragraph_swapped_questions,
+    sentence_spans,
+    swapped_questions,
+)
 
 PARAGRAPHS = [
     (
@@ -235,6 +241,34 @@ def test_antonym_questions_ask_for_the_opposite_that_the_paragraph_never_says_an
     assert antonym_questions([final], share=1.0, seed=0) == []
     assert antonym_questions(examples, share=1.0, seed=0) == list(twins.values())  # seeded
     assert antonym_questions(examples, share=0.0, seed=0) == []
+
+
+def test_paragraph_swapped_questions_name_another_of_the_paragraph_not_tied_to_the_question():
+    tesla = "In 1884 Tesla moved to New York, where Edison hired him. Later, Westinghouse hired engineers in Boston."
+    examples = [
+        SquadExample("t1", "Tesla", "When did Tesla move to Boston?", tesla, ("1884",), 3),
+        SquadExample("t2", "Tesla", "Who hired engineers in Boston?", tesla, ("Westinghouse",), tesla.index("West")),
+        SquadExample("t3", "Tesla", "Who hired Tesla?", tesla, ("Edison",), tesla.index("Edison")),
+        SquadExample("t4", "Tesla", "Who hired Tesla in May?", tesla, (), -1),
+    ]
+    twins = {t.id: t for t in paragraph_swapped_questions(examples, share=1.0, seed=0)}
+    assert set(twins) == {"t1#paragraph-swapped", "t2#paragraph-swapped", "t3#paragraph-swapped"}  # t4: no answer
+    for twin in twins.values():
+        assert twin.is_impossible and twin.answer_start == -1 and twin.context == tesla
+        source = next(e for e in examples if twin.id.startswith(e.id + "#"))
+        new = set(twin.question.rstrip("?").split()) - set(source.question.rstrip("?").split())
+        # one name of the paragraph stands in, never the answer, never a word that only starts a sentence
+        assert new and " ".join(sorted(new)) in {"Edison", "Westinghouse", "Tesla", "Boston", "New York"}
+        assert not new & set(source.answers[0].split()) and "Later" not in new
+    # "New York" is named with "moved" and "Tesla": asked "When did Tesla move to New York?" the paragraph answers
+    assert "New York" not in twins["t1#paragraph-swapped"].question
+    # the only other name is written beside the question's other words: the paragraph may answer, so no twin
+    both = SquadExample(
+        "b", "T", "When did Edison move to New York?", "In 1884 Tesla moved to New York with Edison.", ("1884",), 3
+    )
+    assert paragraph_swapped_questions([both], share=1.0, seed=0) == []
+    assert paragraph_swapped_questions(examples, share=1.0, seed=0) == list(twins.values())  # seeded
+    assert paragraph_swapped_questions(examples, share=0.0, seed=0) == []
 
 
 def test_sentences_end_at_full_stops_but_not_after_initials_or_titles():

@@ -37,6 +37,13 @@ SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[A-Z0-9\"'(\u201c\u2
 NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Gov|Sen|Rep|No|vs|ca|c))\.$")
 # What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
 SWAPPABLE = re.compile(r"(?P<year>\b(?:1[5-9]|20)\d\d\b)|(?P<name>\b[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)")
+# Capitalised, but no name to swap for another ("May", "Monday"); and question or function words that say nothing
+# of what a sentence is about, left out when checking whether a name is written beside the question's words.
+CALENDAR_WORDS = frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
+STOP_WORDS = frozenset("what which when where whom whose does have were that this with from into about after".split())
 # Opposites whose swap makes a question that a paragraph without the opposite (nor the words after "|", which
 # say the same) cannot answer. Left out on purpose: words whose opposite a paragraph often says otherwise
 # (start/end -> "began", increase/decrease -> "fell", won/lost -> "defeated") and quantifiers (most, more).
@@ -195,13 +202,6 @@ def _names_in(text: str) -> set[tuple[str, str]]:
         if len(name) > 1 and name.lower() not in CALENDAR_WORDS:
             found.add((match.lastgroup, name))
     return found
-
-
-CALENDAR_WORDS = frozenset(
-    "january february march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday".split()
-)
-STOP_WORDS = frozenset("what which when where whom whose does have were that this with from into about after".split())
 
 
 def _content_words(text: str) -> set[str]:

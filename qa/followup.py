@@ -243,9 +243,9 @@ def plural_complement(clause: str) -> str:
 def _of_group(match: re.Match, group: str) -> str:
     """ "their" + its noun (and a second noun) as "the NOUN of ``group``"; a non-noun second word stays after."""
     second = match.group(2) or ""
-    noun = match.group(1) + (second if _is_noun(second.strip()) else "")
+    noun, after = (match.group(1) + second, "") if _is_noun(second.strip()) else (match.group(1), second)
     article = "The" if match.group(0)[0].isupper() else "the"
-    return f"{article} {noun} of {group}{'' if _is_noun(second.strip()) else second}"
+    return f"{article} {noun} of {group}{after}"
 
 
 def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str, group: str) -> str:

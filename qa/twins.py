@@ -165,26 +165,39 @@ def paragraph_swapped_questions(examples: list[SquadExample], share: float, seed
             if found[1] in example.context and found[1].lower() not in CALENDAR_WORDS
         ]
         rng.shuffle(shared)
-        question = next((q for found in shared if (q := _swap_within(example, *found, rng))), None)
+        names = _names_in(example.context)  # the paragraph read once for every name of the question
+        sentences = [
+            (example.context[s:e].lower(), _content_words(example.context[s:e]))
+            for s, e in sentence_spans(example.context)
+        ]
+        question = next((q for found in shared if (q := _swap_within(example, *found, names, sentences, rng))), None)
         if question:
             twins.append(unanswerable_twin(example, PARAGRAPH_SWAPPED_ID_SUFFIX, question=question))
     return twins
 
 
-def _swap_within(example: SquadExample, kind: str, text: str, start: int, rng: random.Random) -> str | None:
-    """``example``'s question with ``text`` replaced by another ``kind`` of its own paragraph that is not tied
-    to the question's other words there; None where there is none."""
+def _swap_within(
+    example: SquadExample,
+    kind: str,
+    text: str,
+    start: int,
+    names: set[tuple[str, str]],
+    sentences: list[tuple[str, set[str]]],
+    rng: random.Random,
+) -> str | None:
+    """``example``'s question with ``text`` replaced by another ``kind`` among the paragraph's ``names`` that no
+    one of its ``sentences`` (lower-cased text, content words) ties to the question's other words; None where
+    there is none."""
     taken = f"{example.question} {example.answers[0]}".lower()
     others = sorted(
         name
-        for found_kind, name in _names_in(example.context)
+        for found_kind, name in names
         if found_kind == kind and name.lower() not in taken and text.lower() not in name.lower()
     )
     words = _content_words(example.question[:start] + example.question[start + len(text) :])
-    sentences = [example.context[s:e].lower() for s, e in sentence_spans(example.context)]
     rng.shuffle(others)
     for other in others:
-        if not any(other.lower() in s and len(words & _content_words(s)) >= 2 for s in sentences):
+        if not any(other.lower() in sentence and len(words & stems) >= 2 for sentence, stems in sentences):
             return example.question[:start] + other + example.question[start + len(text) :]
     return None
 
@@ -194,10 +207,12 @@ def _names_in(text: str) -> set[tuple[str, str]]:
     sentence ("However", "The")."""
     found = set()
     for match in SWAPPABLE.finditer(text):
-        before = text[: match.start()].rstrip()
+        before = match.start() - 1
+        while before >= 0 and text[before].isspace():
+            before -= 1
         name = re.split(r"\.\s", match.group())[0]  # "Jordan Hall. The Boston Ballet": one sentence's name
         name = name.rstrip(".") if name.count(".") == 1 else name
-        if match.lastgroup == "name" and (not before or before[-1] in ".!?\"'\u201c\u201d("):
+        if match.lastgroup == "name" and (before < 0 or text[before] in ".!?\"'\u201c\u201d("):
             continue
         if len(name) > 1 and name.lower() not in CALENDAR_WORDS:
             found.add((match.lastgroup, name))

@@ -38,7 +38,8 @@ def run_index(args, force: bool | None = None) -> None:
     index = qa.index(force=args.force if force is None else force, progress=True)
     documents = len(index.meta["documents"])
     kind = index.meta["kind"]
-    print(f"{len(index.paragraphs)} paragraphs from {documents} documents indexed in {args.index}/ ({kind}).")
+    noun = "document" if documents == 1 else "documents"
+    print(f"{len(index.paragraphs)} paragraphs from {documents} {noun} indexed in {args.index}/ ({kind}).")
 
 
 def run_add(args) -> int:

@@ -34,7 +34,7 @@ def test_console_script_is_installed():
 
 def test_index_command_reports_what_it_indexed(pipeline_args, capsys, tmp_path):
     assert main(["index", *pipeline_args]) == 0
-    assert "14 paragraphs from 1 documents indexed" in capsys.readouterr().out
+    assert "14 paragraphs from 1 document indexed" in capsys.readouterr().out
     assert (tmp_path / "index" / "meta.json").is_file()
 
 
@@ -230,4 +230,4 @@ def test_without_ray_the_commands_say_how_to_install_it(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.stdout.split()[0] == "1" and "pip install" in result.stderr
-    assert "14 paragraphs from 1 documents indexed" in result.stdout and result.stdout.split()[-1] == "0"
+    assert "14 paragraphs from 1 document indexed" in result.stdout and result.stdout.split()[-1] == "0"

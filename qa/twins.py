@@ -11,8 +11,7 @@ writes one kind of edit, labelled unanswerable, for a share of the answerable ex
   mayor?" -> "Who was the last mayor?" on a paragraph without "last", "final" or "latest").
 - ``paragraph_swapped_questions``: a name or year the question shares with its paragraph replaced by another
   one of the same paragraph that no sentence ties to the question's other words ("When did Tesla move to New
-  York?" -> "When did Edison move to New York?"), where a sentence ties the question's own name to them: every
-  word of the twin is in the paragraph, the fact is not.
+  York?" -> "When did Edison move to New York?"): every word of the twin is in the paragraph, the fact is not.
 - ``answer_cut_twins``: the question unchanged, its paragraph without the sentences that hold the answer: the
   names and topic the question asks about are still there, the fact is not.
 """
@@ -154,8 +153,7 @@ def paragraph_swapped_questions(examples: list[SquadExample], share: float, seed
     """For ``share`` of the answerable examples whose question names something its paragraph also names: the
     question with it replaced by another name (or year) of the paragraph that neither the question nor the
     answer holds and that no sentence of the paragraph names together with two of the question's other content
-    words, labelled unanswerable; only where a sentence names the replaced one beside them (two, or the one the
-    question has)."""
+    words, labelled unanswerable."""
     if share <= 0:
         return []
     rng = random.Random(f"{seed}{PARAGRAPH_SWAPPED_ID_SUFFIX}")
@@ -189,27 +187,19 @@ def _swap_within(
 ) -> str | None:
     """``example``'s question with ``text`` replaced by another ``kind`` among the paragraph's ``names`` that no
     one of its ``sentences`` (lower-cased text, content words) ties to the question's other words; None where
-    there is none, or where no sentence ties ``text`` itself to them (a paraphrased question: its twin would
-    differ from it in nothing the paragraph's words show, and teach caution rather than the fact)."""
-    words = _content_words(example.question[:start] + example.question[start + len(text) :])
-    if not _tied(text, words, max(1, min(2, len(words))), sentences):
-        return None
+    there is none."""
     taken = f"{example.question} {example.answers[0]}".lower()
     others = sorted(
         name
         for found_kind, name in names
         if found_kind == kind and name.lower() not in taken and text.lower() not in name.lower()
     )
+    words = _content_words(example.question[:start] + example.question[start + len(text) :])
     rng.shuffle(others)
     for other in others:
-        if not _tied(other, words, 2, sentences):
+        if not any(other.lower() in sentence and len(words & stems) >= 2 for sentence, stems in sentences):
             return example.question[:start] + other + example.question[start + len(text) :]
     return None
-
-
-def _tied(name: str, words: set[str], needed: int, sentences: list[tuple[str, set[str]]]) -> bool:
-    """Whether one of ``sentences`` names ``name`` beside ``needed`` of ``words`` (content-word stems)."""
-    return any(name.lower() in sentence and len(words & stems) >= needed for sentence, stems in sentences)
 
 
 def _names_in(text: str) -> set[tuple[str, str]]:

@@ -204,7 +204,7 @@ def _swap_within(
 
 def _names_in(text: str) -> set[tuple[str, str]]:
     """(kind, text) of the years and names of a paragraph, leaving out a capitalised word that starts a
-    sentence ("However", "The")."""
+    sentence ("However", "The"), also after a citation mark ("[1] However")."""
     found = set()
     for match in SWAPPABLE.finditer(text):
         before = match.start() - 1
@@ -212,7 +212,7 @@ def _names_in(text: str) -> set[tuple[str, str]]:
             before -= 1
         name = re.split(r"\.\s", match.group())[0]  # "Jordan Hall. The Boston Ballet": one sentence's name
         name = name.rstrip(".") if name.count(".") == 1 else name
-        if match.lastgroup == "name" and (before < 0 or text[before] in ".!?\"'\u201c\u201d("):
+        if match.lastgroup == "name" and (before < 0 or text[before] in ".!?\"'\u201c\u201d(]"):
             continue
         if len(name) > 1 and name.lower() not in CALENDAR_WORDS:
             found.add((match.lastgroup, name))

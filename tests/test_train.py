@@ -267,6 +267,16 @@ def test_paragraph_swapped_questions_name_another_of_the_paragraph_not_tied_to_t
         "b", "T", "When did Edison move to New York?", "In 1884 Tesla moved to New York with Edison.", ("1884",), 3
     )
     assert paragraph_swapped_questions([both], share=1.0, seed=0) == []
+    # a word that starts a sentence after a citation mark is no name either: "... cold.[1] However, ..."
+    cited = SquadExample(
+        "c",
+        "T",
+        "When did Tesla move to New York?",
+        "Tesla moved to New York in 1884. It was cold.[1] However, he stayed.",
+        ("1884",),
+        27,
+    )
+    assert paragraph_swapped_questions([cited], share=1.0, seed=0) == []
     assert paragraph_swapped_questions(examples, share=1.0, seed=0) == list(twins.values())  # seeded
     assert paragraph_swapped_questions(examples, share=0.0, seed=0) == []
 

@@ -63,7 +63,9 @@ def test_long_block_is_cut_at_sentence_ends_with_exact_offsets():
     assert "".join(p.text for p in paragraphs[1:]).replace(" ", "") == (sentence * 100).replace(" ", "")
 
 
-@pytest.mark.parametrize("question_set", ["questions.jsonl", "fresh_questions.jsonl", "out_of_corpus.jsonl"])
+@pytest.mark.parametrize(
+    "question_set", ["questions.jsonl", "fresh_questions.jsonl", "out_of_corpus.jsonl", "unseen_questions.jsonl"]
+)
 def test_seed_question_sets_point_at_paragraphs_that_hold_their_answers(question_set):
     _, paragraphs = load_paragraphs(SEEDS)
     by_id = {f"{p.doc_id}#{p.paragraph}": normalize_answer(p.text) for p in paragraphs}

@@ -100,7 +100,8 @@ class Answer:
 
     @property
     def rewritten(self) -> bool:
-        """True when a follow-up was turned into another question (``question`` differs from ``asked``)."""
+        """True when the question was rewritten (a request unwrapped, a follow-up made self-contained):
+        ``question`` differs from ``asked``."""
         return bool(self.question) and self.question != self.asked
 
     @property

@@ -1,5 +1,7 @@
+import pytest
+
 from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, confidence, percent
-from qa.chat import answer_text, escape, render_markdown, turns, understand
+from qa.chat import answer_text, escape, render_markdown, turns, understand, without_request
 from qa.documents import Paragraph
 from qa.retrieve import Hit
 
@@ -38,6 +40,35 @@ def test_self_contained_question_is_left_alone():
     question = "How many civilians were evacuated from Raqqa since Monday according to Dillon?"
     assert understand(question, history) == (question, question)
     assert understand("Where did it happen?", []) == ("Where did it happen?", "Where did it happen?")
+
+
+@pytest.mark.parametrize(
+    ("asked", "question"),
+    [
+        ("tell me what kind of withdrawal was discussed", "What kind of withdrawal was discussed"),
+        ("Can you tell me where the meeting took place?", "Where the meeting took place?"),
+        ("Could you please tell me, who refused?", "Who refused?"),
+        ("do you know who refused to take part in the meeting", "Who refused to take part in the meeting"),
+        ("I would like to know when Dillon spoke", "When Dillon spoke"),
+        ("Please tell me: how many civilians left?", "How many civilians left?"),
+    ],
+)
+def test_a_request_around_a_wh_question_is_unwrapped(asked, question):
+    assert without_request(asked) == question
+    assert understand(asked, []) == (question, question)
+
+
+@pytest.mark.parametrize(
+    "asked", ["Tell me about Raqqa", "Who told you?", "Do you know Raqqa?", "tell me whether it rained"]
+)
+def test_text_that_is_no_request_around_a_wh_question_is_left_alone(asked):
+    assert without_request(asked) == asked
+
+
+def test_an_earlier_request_is_unwrapped_before_a_follow_up_leans_on_it():
+    history = [("Can you tell me who spoke to the Associated Press on Wednesday?", "**Colonel Ryan Dillon**")]
+    understood, _ = understand("When?", history)
+    assert understood == "When Colonel Ryan Dillon spoke to the Associated Press on Wednesday?"
 
 
 def test_the_products_own_messages_are_not_answers():

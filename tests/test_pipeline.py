@@ -72,6 +72,13 @@ def test_meeting_question_answers_ayn_issa_with_the_right_citation(seed_qa):
 
 
 @needs_trained_reader
+def test_a_question_asked_as_a_request_gets_the_plain_questions_answer(seed_qa):
+    answer = seed_qa.answer("do you know who refused to take part in the meeting")
+    assert answer.rewritten and answer.question == "Who refused to take part in the meeting"
+    assert answer.text == seed_qa.answer(answer.question).text == "Coalition officials"
+
+
+@needs_trained_reader
 def test_unanswerable_question_gets_no_answer(seed_qa):
     answer = seed_qa.answer("Who won the 2017 Nobel Peace Prize?")
     assert answer.text == "" and answer.citations == [] and answer.message == NO_ANSWER

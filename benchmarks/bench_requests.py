@@ -52,7 +52,7 @@ def main() -> None:
                 metrics, _ = evaluate_questions(qa, questions, progress=False)
                 row[label] = {"f1": metrics["f1"], "no_answer_accuracy": metrics.get("no_answer_accuracy")}
             chat.without_request = unwrap
-            figures[name] = {"questions": len(wrapped), **row}
+            figures[name] = {"questions": len(plain), "wrappings": len(WRAPPINGS), **row}
             cells = "  ".join(
                 f"{label} F1 {row[label]['f1']:6.2f}"
                 + (
@@ -62,7 +62,7 @@ def main() -> None:
                 )
                 for label in row
             )
-            print(f"{name:18s} {len(wrapped):4d} asked  {cells}", flush=True)
+            print(f"{name:18s} {len(plain):3d} questions x {len(WRAPPINGS)} wrappings  {cells}", flush=True)
     print(json.dumps(figures))
 
 

@@ -51,7 +51,7 @@ MARKDOWN_ESCAPE = re.compile(r"\\(.)")
 # unwrapped: "Tell me about Raqqa" asks for no span.
 REQUEST = re.compile(
     r"^(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?tell\s+me|tell\s+me|do\s+you\s+know"
-    r"|i\s+(?:want|would\s+like|need)\s+to\s+know|i\s+wonder|i\s+was\s+wondering)[\s,:]+"
+    r"|i(?:\s+want|\s+would\s+like|['\u2019]d\s+like|\s+need)\s+to\s+know|i\s+wonder|i\s+was\s+wondering)[\s,:]+"
     r"(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
     re.IGNORECASE,
 )

@@ -50,6 +50,7 @@ def test_self_contained_question_is_left_alone():
         ("Could you please tell me, who refused?", "Who refused?"),
         ("do you know who refused to take part in the meeting", "Who refused to take part in the meeting"),
         ("I would like to know when Dillon spoke", "When Dillon spoke"),
+        ("I\u2019d like to know which town it was", "Which town it was"),
         ("Please tell me: how many civilians left?", "How many civilians left?"),
     ],
 )

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from qa.answers import NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
-from qa.followup import resolve
+from qa.followup import WH_WORDS, resolve
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
 History = list[dict[str, Any] | tuple[str, str] | list[str]]
@@ -52,7 +52,7 @@ MARKDOWN_ESCAPE = re.compile(r"\\(.)")
 REQUEST = re.compile(
     r"^(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?tell\s+me|tell\s+me|do\s+you\s+know"
     r"|i(?:\s+want|\s+would\s+like|['\u2019]d\s+like|\s+need)\s+to\s+know|i\s+wonder|i\s+was\s+wondering)[\s,:]+"
-    r"(?=(?:what|which|who|whom|whose|where|when|why|how)\b)",
+    rf"(?=(?:{'|'.join(sorted(WH_WORDS))})\b)",
     re.IGNORECASE,
 )
 # Messages the product writes itself: an earlier turn that shows one of them had no answer, not content.

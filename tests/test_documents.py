@@ -64,7 +64,14 @@ def test_long_block_is_cut_at_sentence_ends_with_exact_offsets():
 
 
 @pytest.mark.parametrize(
-    "question_set", ["questions.jsonl", "fresh_questions.jsonl", "out_of_corpus.jsonl", "unseen_questions.jsonl"]
+    "question_set",
+    [
+        "questions.jsonl",
+        "fresh_questions.jsonl",
+        "out_of_corpus.jsonl",
+        "unseen_questions.jsonl",
+        "unseen_out_of_corpus.jsonl",
+    ],
 )
 def test_seed_question_sets_point_at_paragraphs_that_hold_their_answers(question_set):
     _, paragraphs = load_paragraphs(SEEDS)

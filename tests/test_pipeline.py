@@ -79,6 +79,13 @@ def test_a_question_asked_as_a_request_gets_the_plain_questions_answer(seed_qa):
 
 
 @needs_trained_reader
+def test_a_question_typed_without_its_question_mark_gets_the_answer_of_the_question_with_it(seed_qa):
+    typed = seed_qa.answer("What did Dillon say the Coalition would not be a part of")  # read as typed: declined
+    assert not typed.rewritten  # the "?" is the reader's business: the chat shows the question as typed
+    assert typed.text == seed_qa.answer(typed.question + "?").text == "a negotiated withdrawal"
+
+
+@needs_trained_reader
 def test_unanswerable_question_gets_no_answer(seed_qa):
     answer = seed_qa.answer("Who won the 2017 Nobel Peace Prize?")
     assert answer.text == "" and answer.citations == [] and answer.message == NO_ANSWER

@@ -1,5 +1,5 @@
-"""Questions typed without their question mark: what reading them with one (``qa.read.as_asked``) is worth,
-against reading them as typed (the baseline, run side by side on the same models and index).
+"""Questions typed without their question mark: what giving it back (``qa.read.as_asked``) is worth, against
+answering them as typed (the baseline, run side by side on the same models and index).
 
 Every question of the seed sets, and of a SQuAD-format file end to end with ``--corpus`` (its articles become
 the documents, as ``qa eval-corpus`` does), loses its final "?" and is answered twice through ``QA.answer()``:
@@ -33,13 +33,13 @@ def main() -> None:
     parser.add_argument("--reader", help="reader folder or hub id (default: the shipped reader)")
     args = parser.parse_args()
 
-    import qa.read as read
+    import qa.pipeline as pipeline
     from qa.evaluate import evaluate_questions, load_questions
     from qa.evaluate_corpus import answer_all, corpus_metrics, gold_finder, sample_examples, write_corpus
     from qa.pipeline import QA
     from qa.squad import load_squad
 
-    give_back = read.as_asked
+    give_back = pipeline.as_asked
 
     def compare(score, typed, written) -> dict:
         row = {}
@@ -48,9 +48,9 @@ def main() -> None:
             ("with ?", typed, give_back),
             ("written", written, give_back),
         ):
-            read.as_asked = reading  # str: the question reaches the reader as typed
+            pipeline.as_asked = reading  # str: the question reaches both models as typed
             row[label] = score(questions)
-        read.as_asked = give_back
+        pipeline.as_asked = give_back
         return row
 
     figures = {}

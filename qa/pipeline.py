@@ -18,7 +18,7 @@ from qa.chat import History, understand
 from qa.documents import Paragraph, document_paths
 from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
-from qa.read import Reader, Span
+from qa.read import Reader, Span, as_asked
 from qa.retrieve import Hit, Retriever
 
 log = logging.getLogger(__name__)
@@ -161,10 +161,10 @@ class QA:
         started = time.perf_counter()
         question = clean_question(question)
         understood, query = (without_controls(text) for text in understand(question, history))  # history is user text
-        hits = self.retrieve(query, top_k)
+        hits = self.retrieve(as_asked(query), top_k)  # a "?" typed or not: see as_asked
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
-        spans = reader.read(understood, [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
+        spans = reader.read(as_asked(understood), [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
         candidates = [cite(hits[span.passage_index].paragraph, span) for span in spans if span.text]
         citations = [c for c in candidates if c.score > reader.threshold]
         evidence = [] if citations else [c for c in candidates if c.score > reader.threshold - self.evidence_window]

@@ -28,10 +28,7 @@ from qa.runtime import choose_backend, load_encoder
 
 CARD_NAME = "reader_card.json"
 QUANTIZE_ENV = "QA_READER_QUANTIZE"
-# SQuAD's questions end in "?" and so did every question the reader trained on; users often leave it out. The
-# whole SQuAD dev set end to end (shipped reader), every question without its "?": F1 58.9 (HasAns 67.4, NoAns
-# 46.3) read as typed, 59.8 (67.7, 48.1) with a "?" given back before reading (as written, with their "?": 59.8).
-QUESTION_ENDS = ("?", "\uff1f", ".", "!")
+QUESTION_ENDS = ("?", "\uff1f", ".", "!")  # see as_asked
 
 
 @dataclass(frozen=True)
@@ -182,10 +179,8 @@ class Reader:
         Without ``stop_margin`` all passages go through one batched forward pass. With it, ``passages`` are
         taken as ranked best first: the top passage is read alone, and when its span's score reaches
         ``stop_margin`` the others are not read (only the top passage's span is returned); otherwise the
-        rest are read in one batch. A question without a final "?", "." or "!" is read with a "?"
-        (``as_asked``).
+        rest are read in one batch.
         """
-        question = as_asked(question)
         if stop_margin is None or len(passages) < 2:
             spans = self.read_pairs([question] * len(passages), passages)
         else:
@@ -253,7 +248,11 @@ class Reader:
 
 def as_asked(question: str) -> str:
     """``question`` ending in a question mark, as the reader's training questions do ("who leads the SDF" ->
-    "who leads the SDF?"); one that ends in a question mark, "." or "!" is left as it is."""
+    "who leads the SDF?"); one that ends in a question mark, "." or "!" is left as it is.
+
+    SQuAD's questions end in "?", users often leave it out, and both models notice: the whole SQuAD dev set
+    end to end without its "?"s (``benchmarks/bench_question_mark.py``) scores F1 58.9 as typed, 59.8 with the
+    "?" given back to the reader and the retrieval query, as the questions as written."""
     question = question.rstrip()
     return question if not question or question.endswith(QUESTION_ENDS) else question + "?"
 

@@ -1,4 +1,4 @@
-"""Questions typed without their question mark: what giving it back (``qa.read.as_asked``) is worth, against
+"""Questions typed without their question mark: what giving it back (``qa.pipeline.as_asked``) is worth, against
 answering them as typed (the baseline, run side by side on the same models and index).
 
 Every question of the seed sets, and of a SQuAD-format file end to end with ``--corpus`` (its articles become

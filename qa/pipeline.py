@@ -18,12 +18,13 @@ from qa.chat import History, understand
 from qa.documents import Paragraph, document_paths
 from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
-from qa.read import Reader, Span, as_asked
+from qa.read import Reader, Span
 from qa.retrieve import Hit, Retriever
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+QUESTION_ENDS = ("?", "\uff1f", ".", "!")  # see as_asked
 # Paragraphs read per question. 5 instead of 3 (shipped reader, its stored threshold and stop margin, RRF 60)
 # finds more answers and answers more unanswerable questions: end to end on its held-out training articles F1
 # 74.9 -> 75.5 (HasAns 60.4 -> 61.6, NoAns 98.6 -> 98.1), on SQuAD dev 59.0 -> 59.1 (65.8 -> 66.9, 48.9 -> 47.5),
@@ -69,6 +70,17 @@ def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     if len(question) > max_chars:
         raise QuestionError(f"Your question is too long ({len(question)} characters, limit {max_chars}).")
     return question
+
+
+def as_asked(question: str) -> str:
+    """``question`` ending in a question mark, as the reader's training questions do ("who leads the SDF" ->
+    "who leads the SDF?"); one that ends in a question mark, "." or "!" is left as it is.
+
+    SQuAD's questions end in "?", users often leave it out, and both models notice: the whole SQuAD dev set
+    end to end without its "?"s (``benchmarks/bench_question_mark.py``) scores F1 58.9 as typed, 59.8 with the
+    "?" given back to the reader and the retrieval query (``QA.retrieve``), as the questions as written."""
+    question = question.rstrip()
+    return question if not question or question.endswith(QUESTION_ENDS) else question + "?"
 
 
 class QA:
@@ -152,16 +164,16 @@ class QA:
             return self._retriever.index
 
     def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """The paragraphs most relevant to ``query``, best first."""
+        """The paragraphs most relevant to ``query`` (a "?" added where it has none: ``as_asked``), best first."""
         self.index()
-        return self._retriever.retrieve(query, top_k or self.top_k)
+        return self._retriever.retrieve(as_asked(query), top_k or self.top_k)
 
     def answer(self, question: str, history: History | None = None, top_k: int | None = None) -> Answer:
         """Answer ``question`` from the documents; ``history`` (earlier turns) resolves follow-ups."""
         started = time.perf_counter()
         question = clean_question(question)
         understood, query = (without_controls(text) for text in understand(question, history))  # history is user text
-        hits = self.retrieve(as_asked(query), top_k)  # a "?" typed or not: see as_asked
+        hits = self.retrieve(query, top_k)
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
         spans = reader.read(as_asked(understood), [hit.paragraph.text for hit in hits], stop_margin=stop_margin)

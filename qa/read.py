@@ -28,7 +28,6 @@ from qa.runtime import choose_backend, load_encoder
 
 CARD_NAME = "reader_card.json"
 QUANTIZE_ENV = "QA_READER_QUANTIZE"
-QUESTION_ENDS = ("?", "\uff1f", ".", "!")  # see as_asked
 
 
 @dataclass(frozen=True)
@@ -244,17 +243,6 @@ class Reader:
             return torch.from_numpy(start_logits), torch.from_numpy(end_logits)
         output = self.model(**{key: torch.from_numpy(value).to(self.device) for key, value in batch.items()})
         return output.start_logits.float(), output.end_logits.float()
-
-
-def as_asked(question: str) -> str:
-    """``question`` ending in a question mark, as the reader's training questions do ("who leads the SDF" ->
-    "who leads the SDF?"); one that ends in a question mark, "." or "!" is left as it is.
-
-    SQuAD's questions end in "?", users often leave it out, and both models notice: the whole SQuAD dev set
-    end to end without its "?"s (``benchmarks/bench_question_mark.py``) scores F1 58.9 as typed, 59.8 with the
-    "?" given back to the reader and the retrieval query, as the questions as written."""
-    question = question.rstrip()
-    return question if not question or question.endswith(QUESTION_ENDS) else question + "?"
 
 
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import pytest
 from qa import QA, Answer, Citation, QuestionError
 from qa.answers import NO_ANSWER
 from qa.chat import render_markdown
-from qa.pipeline import MAX_QUESTION_CHARS, clean_question
+from qa.pipeline import MAX_QUESTION_CHARS, as_asked, clean_question
 from tests.conftest import SEEDS, needs_trained_reader
 
 
@@ -61,6 +61,22 @@ def test_too_long_question_is_refused_with_its_length():
 def test_question_cleaning_keeps_text_and_drops_controls():
     assert clean_question("  Where\x00 is\u2028it? \ud800 ") == "Where is it?"
     assert clean_question("¿Dónde está Ayn Issa? 🤔") == "¿Dónde está Ayn Issa? 🤔"
+
+
+@pytest.mark.parametrize(
+    "typed, read",
+    [
+        ("who leads the SDF", "who leads the SDF?"),
+        ("Who leads the SDF?  ", "Who leads the SDF?"),
+        ("name the news site.", "name the news site."),
+        ("Tell me now!", "Tell me now!"),
+        ("\u8c01\u9886\u5bfc\uff1f", "\u8c01\u9886\u5bfc\uff1f"),
+        ('What does "SDF" mean', 'What does "SDF" mean?'),
+        ("", ""),
+    ],
+)
+def test_a_question_is_read_ending_in_a_question_mark(typed, read):
+    assert as_asked(typed) == read
 
 
 @needs_trained_reader

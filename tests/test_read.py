@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from qa.read import Reader, as_asked, best_spans, encode_windows, truncate_question, whole_words
+from qa.read import Reader, best_spans, encode_windows, truncate_question, whole_words
 from tests.conftest import needs_trained_reader
 
 NEG = -100.0
@@ -56,22 +56,6 @@ def test_whole_words():
     assert whole_words(text, 4, 9) == (4, 9)
     assert whole_words(text, 17, 20) == (17, 20)  # punctuation after "May" is a boundary
     assert whole_words(text, 18, 21) == (17, 21)  # widened left only
-
-
-@pytest.mark.parametrize(
-    "typed, read",
-    [
-        ("who leads the SDF", "who leads the SDF?"),
-        ("Who leads the SDF?  ", "Who leads the SDF?"),
-        ("name the news site.", "name the news site."),
-        ("Tell me now!", "Tell me now!"),
-        ("\u8c01\u9886\u5bfc\uff1f", "\u8c01\u9886\u5bfc\uff1f"),
-        ('What does "SDF" mean', 'What does "SDF" mean?'),
-        ("", ""),
-    ],
-)
-def test_a_question_is_read_ending_in_a_question_mark(typed, read):
-    assert as_asked(typed) == read
 
 
 def test_windows_cover_a_long_passage_with_overlap(tiny_reader_dir):

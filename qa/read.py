@@ -85,6 +85,24 @@ def truncate_question(tokenizer, question: str, max_tokens: int) -> str:
     return question[: offsets[max_tokens - 1][1]]
 
 
+def span_band(
+    start_logits: torch.Tensor, end_logits: torch.Tensor, context_mask: torch.Tensor, max_answer_tokens: int = 30
+) -> torch.Tensor:
+    """Scores of every span up to ``max_answer_tokens`` long, ``[W, T, width]``.
+
+    ``band[w, i, k] = start[w, i] + end[w, i + k]`` over passage tokens (``context_mask``), ``-inf`` elsewhere:
+    a band of the T x T span matrix, so that no span is longer than ``width = min(max_answer_tokens, T)``.
+    """
+    windows, tokens = start_logits.shape
+    width = min(max_answer_tokens, tokens)
+    valid = context_mask.bool()
+    neg_inf = torch.tensor(float("-inf"), dtype=start_logits.dtype, device=start_logits.device)
+    starts = torch.where(valid, start_logits, neg_inf)
+    ends = torch.where(valid, end_logits, neg_inf)
+    padded_ends = torch.cat([ends, neg_inf.expand(windows, width - 1)], dim=1)
+    return starts.unsqueeze(-1) + padded_ends.unfold(dimension=1, size=width, step=1)
+
+
 def best_spans(
     start_logits: torch.Tensor,
     end_logits: torch.Tensor,
@@ -98,16 +116,8 @@ def best_spans(
     ``0 <= end - start < max_answer_tokens``, its token positions, and the window's CLS score.
     A window with no passage token gets ``-inf``.
     """
-    windows, tokens = start_logits.shape
-    width = min(max_answer_tokens, tokens)
-    valid = context_mask.bool()
-    neg_inf = torch.tensor(float("-inf"), dtype=start_logits.dtype, device=start_logits.device)
-    starts = torch.where(valid, start_logits, neg_inf)
-    ends = torch.where(valid, end_logits, neg_inf)
-    # band[w, i, k] = start[w, i] + end[w, i + k]; positions past the end are padded with -inf.
-    padded_ends = torch.cat([ends, neg_inf.expand(windows, width - 1)], dim=1)
-    end_band = padded_ends.unfold(dimension=1, size=width, step=1)  # [W, T, width]
-    band = starts.unsqueeze(-1) + end_band
+    band = span_band(start_logits, end_logits, context_mask, max_answer_tokens)
+    windows, _, width = band.shape
     flat_best = band.reshape(windows, -1).max(dim=1)
     start = flat_best.indices // width
     end = start + flat_best.indices % width

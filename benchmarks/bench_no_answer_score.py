@@ -89,11 +89,13 @@ def score_questions(reader, examples, chunk: int = 32) -> dict[str, tuple[np.nda
             "null": start[:, 0] + end[:, 0],
         }
         window_of = np.asarray(encoding["overflow_to_sample_mapping"])
+        windows_of = [np.flatnonzero(window_of == position) for position in range(len(batch))]
+        choices = {choose: choose(band) for choose, _ in SCORINGS.values()}  # the span pickers, once each
         for name, (choose, score) in SCORINGS.items():
-            choice = choose(band)
+            choice = choices[choose]
             window_scores = score(band, choice, logits).numpy()
             for position, example in enumerate(batch):
-                windows = np.flatnonzero(window_of == position)
+                windows = windows_of[position]
                 best = windows[np.argmax(window_scores[windows])]
                 first = int(choice[best]) // band.shape[-1]
                 last = first + int(choice[best]) % band.shape[-1]

@@ -32,13 +32,21 @@ def check_weights(weights: list[float], count: int) -> None:
         raise ValueError(f"weights must be {count} positive numbers that sum to 1 (one a reader), got {weights}")
 
 
-def average_readers(readers: list[str | Path], weights: list[float], output: str | Path) -> dict:
+def average_readers(
+    readers: list[str | Path], weights: list[float], output: str | Path, calibration: str | Path | None = None
+) -> dict:
     """Write the weighted average of ``readers`` (folders or hub ids of one architecture) to ``output`` as a
     float16 reader with the first reader's tokenizer, a card that names the parents (their cards nested) and
-    a ``calibration.json`` (the first parent's, kept to ``common_held_out``); returns the card."""
+    a ``calibration.json``: the questions of ``calibration`` (default: the first parent's calibration.json)
+    kept to ``common_held_out``; returns the card."""
     if len(readers) < 2:
         raise ValueError("averaging needs at least two readers")
     check_weights(weights, len(readers))
+    if calibration is None:
+        files = (Path(r) / CALIBRATION_NAME for r in readers)
+        calibration = next((file for file in files if file.is_file()), None)
+    elif not Path(calibration).is_file():
+        raise ValueError(f"no calibration file at {calibration}")
     models = [AutoModelForQuestionAnswering.from_pretrained(str(r), dtype=torch.float32) for r in readers]
     states = [model.state_dict() for model in models]
     shapes = {name: tensor.shape for name, tensor in states[0].items()}
@@ -61,7 +69,6 @@ def average_readers(readers: list[str | Path], weights: list[float], output: str
         "threshold": sum(w * float(c.get("threshold", 0.0)) for w, c in zip(weights, cards)),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    calibration = next((Path(r) / CALIBRATION_NAME for r in readers if (Path(r) / CALIBRATION_NAME).is_file()), None)
     if calibration:
         kept = common_held_out(readers, load_squad(calibration))
         if kept:

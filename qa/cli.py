@@ -221,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--weights", nargs="+", type=float, metavar="W", help="one a reader, summing to 1 (default: equal weights)"
     )
+    sub.add_argument(
+        "--calibration",
+        metavar="JSON",
+        help="held-out questions for the average's threshold, kept to the articles no parent trained on "
+        "(default: the first parent's calibration.json)",
+    )
 
     sub = command("eval-reader", run_eval_reader, "SQuAD 2.0 metrics of the reader on gold paragraphs", pipeline=False)
     sub.add_argument("squad_file")

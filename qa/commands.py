@@ -237,11 +237,15 @@ def run_average(args) -> None:
     from qa.train import CALIBRATION_NAME
 
     weights = args.weights or [1 / len(args.readers)] * len(args.readers)
-    card = average_readers(args.readers, weights, args.output)
+    card = average_readers(args.readers, weights, args.output, args.calibration)
     print(f"averaged reader written to {Path(args.output)} (threshold {card['threshold']:.3f}, the parents' mean)")
     if "calibration_file" in card:
         calibration = Path(args.output) / CALIBRATION_NAME
-        print(f"choose its own: qa eval-corpus {calibration} --reader {args.output} --choose --store")
+        titles = card["calibration"]["titles"]
+        print(
+            f"{calibration} keeps the {len(titles)} articles of {card['calibration_file']} that no parent trained on; "
+            f"choose its own threshold: qa eval-corpus {calibration} --reader {args.output} --choose --store"
+        )
 
 
 def run_eval_reader(args) -> None:

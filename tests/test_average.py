@@ -78,6 +78,32 @@ def test_the_average_is_calibrated_only_on_articles_no_parent_trained_on(shifted
     assert not (disjoint / "calibration.json").exists() and "calibration" not in read_card(disjoint)
 
 
+def test_a_calibration_file_given_is_kept_to_the_articles_no_parent_trained_on(shifted_reader, tmp_path, capsys):
+    """A stage on other data from a base records the base's held-out articles it never read; the lineage's wider
+    held-out file, given with --calibration, keeps them all (the first parent's own file has one)."""
+    stage = tmp_path / "stage"
+    shutil.copytree(shifted_reader, stage)
+    write_card(stage, {"threshold": 1.0, "calibration": {"titles": ["Tabqa", "Dillon", "Raqqa"]}})
+    write_card(shifted_reader, {"threshold": 2.0, "calibration": {"titles": ["Tabqa", "Dillon"]}})
+    wider = tmp_path / "held_out.json"
+    articles = [
+        {"title": title, "paragraphs": [{"context": f"{title} lies by the river.", "qas": [question(title)]}]}
+        for title in ("Tabqa", "Dillon", "Raqqa", "Trained on")
+    ]
+    wider.write_text(json.dumps({"version": "v2.0", "data": articles}))
+    (stage / "calibration.json").write_text(json.dumps({"version": "v2.0", "data": articles[2:3]}))
+    output = tmp_path / "average"
+    arguments = [str(stage), str(shifted_reader), "--output", str(output)]
+    assert main(["average-readers", *arguments, "--calibration", str(wider)]) == 0
+    assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa", "Dillon"]
+    assert read_card(output)["calibration_file"] == str(wider)
+    assert "keeps the 2 articles" in capsys.readouterr().out
+
+    missing = tmp_path / "missing"
+    assert main(["average-readers", *arguments[:-1], str(missing), "--calibration", str(tmp_path / "no.json")]) == 1
+    assert "no calibration file" in capsys.readouterr().err and not missing.exists()
+
+
 def test_averaging_refuses_other_architectures_and_bad_weights(tiny_reader_dir, shifted_reader, tmp_path, capsys):
     other = tmp_path / "other"
     config = BertConfig(

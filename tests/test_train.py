@@ -7,7 +7,7 @@ from qa.checkpoints import latest_checkpoint
 from qa.cli import main
 from qa.read import Reader, encode_windows
 from qa.squad import SquadExample, load_squad, write_squad
-from qa.train import EXAMPLES_NAME, TrainConfig, train, training_examples
+from qa.train import EXAMPLES_NAME, TrainConfig, never_trained_titles, train, training_examples
 from qa.train_data import (
     label_positions,
     retrieval_negatives,
@@ -113,6 +113,19 @@ def test_a_stage_holds_out_the_articles_its_base_was_calibrated_on_whatever_its_
 
     no_card = TrainConfig([str(squad_file)], str(tmp_path / "s3"), base=str(tmp_path), calibration_fraction=0.34)
     assert training_examples(no_card)[1] == split_calibration(load_squad(squad_file), 0.34, seed=13)[1]
+
+
+def test_a_stage_records_the_articles_its_base_held_out_from_files_it_never_read(squad_file, tmp_path):
+    """A stage on one file keeps its lineage's held-out articles of other files on record (an average of it and
+    its base can choose a threshold on them), but not those it trained on."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "reader_card.json").write_text(json.dumps({"calibration": {"titles": ["Tabqa", "Of another file"]}}))
+    trained, calibration = training_examples(TrainConfig([str(squad_file)], str(tmp_path / "stage"), base=str(base)))
+    assert {e.title for e in calibration} == {"Tabqa"} and "Tabqa" not in {e.title for e in trained}
+    assert never_trained_titles(str(base), trained, calibration) == {"Tabqa", "Of another file"}
+    assert never_trained_titles(str(base), trained + calibration, []) == {"Of another file"}  # trained: not on record
+    assert never_trained_titles(str(tmp_path / "no card"), trained, calibration) == {"Tabqa"}
 
 
 def test_short_training_run_lowers_the_loss_and_checkpoints_load_back(squad_file, tiny_reader_dir, tmp_path):

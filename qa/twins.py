@@ -33,7 +33,8 @@ PARAGRAPH_SWAPPED_ID_SUFFIX = "#paragraph-swapped"
 # quote or bracket. Not after an initial or a title ("U.S. Army", "Dr. Smith"), checked in ``sentence_spans``.
 # Stricter than ``qa.documents.SENTENCE_END``, which only looks for a place to cut a block too long to read whole:
 # a twin must lose the whole sentence that holds the answer.
-SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[A-Z0-9\"'(\u201c\u2018])")
+# A stop, closing quotes or brackets and citation marks ("1945.[3] It", in 2.6% of SQuAD 1.1 paragraphs), a space.
+SENTENCE_END = re.compile(r"[.!?](?:[\"')\]\u201d\u2019]|\[[^\[\]]{1,20}\])*\s+(?=[A-Z0-9\"'(\u201c\u2018])")
 NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Col|Lt|Gov|Sen|Rep|No|vs|ca|c))\.$")
 # What a swap replaces: a year, or a run of capitalised words (a name: "Ryan Dillon", "U.S.", "Tabqa").
 SWAPPABLE = re.compile(r"(?P<year>\b(?:1[5-9]|20)\d\d\b)|(?P<name>\b[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)")

@@ -295,12 +295,14 @@ def test_paragraph_swapped_questions_name_another_of_the_paragraph_not_tied_to_t
 
 
 def test_sentences_end_at_full_stops_but_not_after_initials_or_titles():
-    text = 'The U.S. Army came in 1990. Dr. Smith led it! "Why?" he asked.  It ended (in 1991).'
+    text = 'The U.S. Army came in 1990. Dr. Smith led it! "Why?" he asked.  It ended (in 1991).[4] "Fine."[a] Then'
     assert [text[start:end] for start, end in sentence_spans(text)] == [
         "The U.S. Army came in 1990.",
         "Dr. Smith led it!",
         '"Why?" he asked.',
-        "It ended (in 1991).",
+        "It ended (in 1991).[4]",
+        '"Fine."[a]',
+        "Then",
     ]
 
 

@@ -20,7 +20,7 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import save_reader
 from qa.read import read_card, write_card
-from qa.squad import SquadExample, load_squad, write_squad
+from qa.squad import load_squad, write_squad
 from qa.train import CALIBRATION_NAME, held_out_titles
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,25 @@ def average_readers(
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if calibration:
-        kept = common_held_out(readers, load_squad(calibration))
+        common = common_held_out(readers)
+        kept = [ex for ex in load_squad(calibration) if ex.title in common]
         if kept:
             write_squad(output / CALIBRATION_NAME, kept)
             card["calibration_file"] = str(calibration)
-            card["calibration"] = {"titles": sorted({ex.title for ex in kept})}
+            card["calibration"] = {"questions": len(kept), "titles": sorted(common)}
+        else:
+            log.warning(
+                "%s holds no article that every parent held out: choose the average's threshold on other held-out data",
+                calibration,
+            )
     write_card(output, card)
     return card
 
 
-def common_held_out(readers: list[str | Path], examples: list[SquadExample]) -> list[SquadExample]:
-    """The ``examples`` of the articles that every parent held out (``held_out_titles``): the average trained
-    on none of them, so a threshold chosen on them is not biased by what a parent learnt. A parent that records
-    no held-out articles (a hub id) cannot be checked, and says so."""
+def common_held_out(readers: list[str | Path]) -> set[str]:
+    """The articles that every parent held out (``held_out_titles``): the average trained on none of them, so a
+    threshold chosen on them is not biased by what a parent learnt, and a stage trained from the average holds
+    them out again. A parent that records no held-out articles (a hub id) cannot be checked, and says so."""
     held = [held_out_titles(reader) for reader in readers]
     unknown = [str(reader) for reader, titles in zip(readers, held) if not titles]
     if unknown:
@@ -90,9 +96,5 @@ def common_held_out(readers: list[str | Path], examples: list[SquadExample]) -> 
             "no held-out articles on record for %s: the average may have trained on its calibration file",
             ", ".join(unknown),
         )
-    known = [titles for titles in held if titles]  # never empty for a non-empty file: its parent holds its articles
-    common = set.intersection(*known) if known else set()
-    kept = [ex for ex in examples if ex.title in common]
-    if not kept:
-        log.warning("the parents hold out no article in common: choose the average's threshold on other held-out data")
-    return kept
+    known = [titles for titles in held if titles]
+    return set.intersection(*known) if known else set()

@@ -241,10 +241,10 @@ def run_average(args) -> None:
     print(f"averaged reader written to {Path(args.output)} (threshold {card['threshold']:.3f}, the parents' mean)")
     if "calibration_file" in card:
         calibration = Path(args.output) / CALIBRATION_NAME
-        titles = card["calibration"]["titles"]
         print(
-            f"{calibration} keeps the {len(titles)} articles of {card['calibration_file']} that no parent trained on; "
-            f"choose its own threshold: qa eval-corpus {calibration} --reader {args.output} --choose --store"
+            f"{calibration} keeps the {card['calibration']['questions']} questions of {card['calibration_file']} "
+            "on articles no parent trained on; choose the average's own threshold on them: "
+            f"qa eval-corpus {calibration} --reader {args.output} --choose --store"
         )
 
 

@@ -55,7 +55,7 @@ def test_the_average_lies_where_the_weights_say(tiny_reader_dir, shifted_reader,
         (0.75, {"threshold": 2.0, "steps": 7}),
     ]
     assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa", "Dillon"]
-    assert card["calibration"] == {"titles": ["Dillon", "Tabqa"]}
+    assert card["calibration"] == {"questions": 2, "titles": ["Dillon", "Tabqa"]}
     span = Reader(output, backend="torch").read_pairs(["Where did the meeting occur?"], ["It occurred in Ayn Issa."])[0]
     assert span.text in "It occurred in Ayn Issa."
 
@@ -74,17 +74,18 @@ def test_the_average_is_calibrated_only_on_articles_no_parent_trained_on(shifted
     write_card(narrow, {"threshold": 1.0, "calibration": {"titles": ["Raqqa"]}})
     disjoint = tmp_path / "disjoint"
     assert main(["average-readers", str(shifted_reader), str(narrow), "--output", str(disjoint)]) == 0
-    assert "no article in common" in caplog.text and "--choose" not in capsys.readouterr().out
+    assert "no article that every parent held out" in caplog.text and "--choose" not in capsys.readouterr().out
     assert not (disjoint / "calibration.json").exists() and "calibration" not in read_card(disjoint)
 
 
 def test_a_calibration_file_given_is_kept_to_the_articles_no_parent_trained_on(shifted_reader, tmp_path, capsys):
     """A stage on other data from a base records the base's held-out articles it never read; the lineage's wider
-    held-out file, given with --calibration, keeps them all (the first parent's own file has one)."""
+    held-out file, given with --calibration, keeps them (the first parent's own file holds only Raqqa, which the
+    other parent trained on)."""
     stage = tmp_path / "stage"
     shutil.copytree(shifted_reader, stage)
-    write_card(stage, {"threshold": 1.0, "calibration": {"titles": ["Tabqa", "Dillon", "Raqqa"]}})
-    write_card(shifted_reader, {"threshold": 2.0, "calibration": {"titles": ["Tabqa", "Dillon"]}})
+    write_card(stage, {"threshold": 1.0, "calibration": {"titles": ["Tabqa", "Dillon", "Raqqa", "Elsewhere"]}})
+    write_card(shifted_reader, {"threshold": 2.0, "calibration": {"titles": ["Tabqa", "Dillon", "Elsewhere"]}})
     wider = tmp_path / "held_out.json"
     articles = [
         {"title": title, "paragraphs": [{"context": f"{title} lies by the river.", "qas": [question(title)]}]}
@@ -97,7 +98,8 @@ def test_a_calibration_file_given_is_kept_to_the_articles_no_parent_trained_on(s
     assert main(["average-readers", *arguments, "--calibration", str(wider)]) == 0
     assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa", "Dillon"]
     assert read_card(output)["calibration_file"] == str(wider)
-    assert "keeps the 2 articles" in capsys.readouterr().out
+    assert held_out_titles(output) == {"Tabqa", "Dillon", "Elsewhere"}  # on record for a stage trained from it
+    assert "keeps the 2 questions" in capsys.readouterr().out
 
     missing = tmp_path / "missing"
     assert main(["average-readers", *arguments[:-1], str(missing), "--calibration", str(tmp_path / "no.json")]) == 1

@@ -19,9 +19,9 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import save_reader
+from qa.held_out import CALIBRATION_NAME, held_out_titles
 from qa.read import read_card, write_card
 from qa.squad import load_squad, write_squad
-from qa.train import CALIBRATION_NAME, held_out_titles
 
 log = logging.getLogger(__name__)
 

@@ -234,7 +234,7 @@ def run_train(args) -> None:
 
 def run_average(args) -> None:
     from qa.average import average_readers
-    from qa.train import CALIBRATION_NAME
+    from qa.held_out import CALIBRATION_NAME
 
     weights = args.weights or [1 / len(args.readers)] * len(args.readers)
     card = average_readers(args.readers, weights, args.output, args.calibration)

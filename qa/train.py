@@ -38,8 +38,9 @@ from qa.checkpoints import (
     save_checkpoint,
     save_reader,
 )
+from qa.held_out import CALIBRATION_NAME, lineage_calibration_titles, never_trained_titles
 from qa.models import default_base_encoder
-from qa.read import Reader, read_card, write_card
+from qa.read import Reader, write_card
 from qa.squad import SquadExample, apply_threshold, best_threshold, load_squad, predict, squad_v2_metrics, write_squad
 from qa.train_data import (
     bucketed_batches,
@@ -52,7 +53,6 @@ from qa.train_data import (
 from qa.twins import answer_cut_twins, antonym_questions, paragraph_swapped_questions, swapped_questions
 
 log = logging.getLogger(__name__)
-CALIBRATION_NAME = "calibration.json"
 EXAMPLES_NAME = "train_examples.json.gz"
 
 
@@ -106,38 +106,6 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def held_out_titles(reader: str | Path) -> set[str]:
-    """The training articles ``reader`` was calibrated on and never trained on: its card's
-    ``calibration.titles``, else the articles of its ``calibration.json``; empty where it records none (the
-    plain encoder, a hub id)."""
-    held = set((read_card(reader).get("calibration") or {}).get("titles") or ())
-    calibration_file = Path(reader) / CALIBRATION_NAME
-    if not held and calibration_file.is_file():
-        held = {ex.title for ex in load_squad(calibration_file)}
-    return held
-
-
-def lineage_calibration_titles(base: str, titles: set[str]) -> set[str] | None:
-    """The articles among ``titles`` that ``base`` was calibrated on (``held_out_titles``), or None where it
-    has none.
-
-    A stage holds them out again whatever its ``seed``: a new seed would draw other articles, some of which the
-    base trained on, and the threshold chosen on them is biased (a stage from the shipped reader with another
-    seed chose 5.27 on its own draw, 1.77 on its lineage's held-out articles)."""
-    held = held_out_titles(base) & titles
-    if held:
-        log.info("holding out the %d training articles %s was calibrated on", len(held), base)
-    return held or None
-
-
-def never_trained_titles(base: str, trained: list[SquadExample], calibration: list[SquadExample]) -> set[str]:
-    """The articles that neither a stage nor any reader before it trained on: the stage's held-out articles, and
-    those its ``base`` held out that the stage did not train on either (from files it never read). A stage from
-    the shipped reader on SQuAD 2.0 alone then still records the SQuAD 1.1 and SubjQA articles of its lineage's
-    held-out slice, so an average of the two keeps them for its threshold (``qa.average.common_held_out``)."""
-    return {ex.title for ex in calibration} | (held_out_titles(base) - {ex.title for ex in trained})
 
 
 def training_examples(config: TrainConfig) -> tuple[list[SquadExample], list[SquadExample]]:

@@ -8,9 +8,9 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering
 
 from qa.cli import main
+from qa.held_out import held_out_titles
 from qa.read import Reader, read_card, write_card
 from qa.squad import load_squad
-from qa.train import held_out_titles
 
 
 @pytest.fixture()

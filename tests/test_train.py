@@ -5,9 +5,10 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from qa.checkpoints import latest_checkpoint
 from qa.cli import main
+from qa.held_out import never_trained_titles
 from qa.read import Reader, encode_windows
 from qa.squad import SquadExample, load_squad, write_squad
-from qa.train import EXAMPLES_NAME, TrainConfig, never_trained_titles, train, training_examples
+from qa.train import EXAMPLES_NAME, TrainConfig, train, training_examples
 from qa.train_data import (
     label_positions,
     retrieval_negatives,

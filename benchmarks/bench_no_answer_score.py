@@ -7,7 +7,11 @@ SQuAD 2.0 file's questions with their gold paragraphs once and, for each scoring
 every question is answered, the best F1 over thresholds, and NoAns F1 where HasAns F1 first reaches 70, 72 and
 75 (higher is a better curve):
 
-    python benchmarks/bench_no_answer_score.py ../shared/data/squad/dev.json [--limit N] [--reader DIR]
+    python benchmarks/bench_no_answer_score.py ../shared/data/squad/dev.json [--limit N] [--reader DIR [DIR ...]]
+
+Several readers (of one tokenizer) are scored as a logit ensemble: their start and end logits averaged on each
+window, at the cost of one forward pass each. That is the most a single reader distilled from them could learn,
+so it bounds what distillation would give before hours of training are spent on it.
 
 Scorings: ``span - null`` (the reader's), ``logsumexp(spans) - null`` (all the answer mass, not its best span),
 ``max start + max end - null`` (no length limit), and ``span - 0.1/token - null`` (shorter spans preferred when
@@ -61,11 +65,26 @@ SCORINGS: dict[str, Scoring] = {
 }
 
 
-def score_questions(reader, examples, chunk: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per scoring: (F1 of its span if answered, its answer-or-decline score), one entry per example."""
+def ensemble_logits(readers) -> Callable:
+    """A window batch -> (start, end) logits averaged over ``readers``, which must share one tokenizer."""
+    vocabulary = readers[0].tokenizer.get_vocab()
+    if any(reader.tokenizer.get_vocab() != vocabulary for reader in readers[1:]):
+        raise SystemExit("An ensemble needs readers with one tokenizer: their windows must be the same tokens.")
+
+    def logits(padded) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [reader._logits(padded) for reader in readers]
+        return tuple(torch.stack(parts).mean(dim=0) for parts in zip(*outputs))
+
+    return logits
+
+
+def score_questions(readers, examples, chunk: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per scoring: (F1 of its span if answered, its answer-or-decline score), one entry per example; several
+    readers are read as one ensemble (``ensemble_logits``), windowed as the first one windows."""
     from qa.read import encode_windows, span_band, whole_words
     from qa.squad import score_answer
 
+    reader, window_logits = readers[0], ensemble_logits(readers)
     results = {name: ([], []) for name in SCORINGS}
     for offset in range(0, len(examples), chunk):
         batch = examples[offset : offset + chunk]
@@ -81,7 +100,7 @@ def score_questions(reader, examples, chunk: int = 32) -> dict[str, tuple[np.nda
         width = padded["input_ids"].shape[1]
         mask = torch.tensor([row + [0] * (width - len(row)) for row in encoding["context_mask"]]).bool()
         with torch.inference_mode():
-            start, end = reader._logits(padded)
+            start, end = window_logits(padded)
         band = span_band(start, end, mask, reader.max_answer_tokens)
         logits = {
             "start": start.masked_fill(~mask, float("-inf")),
@@ -126,7 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("squad_file", help="a SQuAD 2.0 file with answerable and unanswerable questions")
     parser.add_argument("--limit", type=int, help="a fixed random sample of N questions")
-    parser.add_argument("--reader", help="reader folder or hub id (default: the shipped reader)")
+    parser.add_argument(
+        "--reader", nargs="+", default=[None], help="reader folder(s) or hub id(s); several: their logits averaged"
+    )
     args = parser.parse_args()
 
     from qa.evaluate_corpus import sample_examples
@@ -137,7 +158,7 @@ def main() -> None:
     impossible = np.array([e.is_impossible for e in examples])
     if impossible.all() or not impossible.any():
         raise SystemExit("The file needs both answerable and unanswerable questions.")
-    scored = score_questions(Reader(args.reader), examples)
+    scored = score_questions([Reader(folder) for folder in args.reader], examples)
     figures = {name: curve_figures(f1, scores, impossible) for name, (f1, scores) in scored.items()}
     baseline = figures["span - null"]
     print(f"{len(examples)} questions ({int(impossible.sum())} unanswerable), gold paragraphs; baseline: span - null")

@@ -10,8 +10,8 @@ every question is answered, the best F1 over thresholds, and NoAns F1 where HasA
     python benchmarks/bench_no_answer_score.py ../shared/data/squad/dev.json [--limit N] [--reader DIR [DIR ...]]
 
 Several readers (of one tokenizer) are scored as a logit ensemble: their start and end logits averaged on each
-window, at the cost of one forward pass each. That is the most a single reader distilled from them could learn,
-so it bounds what distillation would give before hours of training are spent on it.
+window, at the cost of one forward pass each. That is what a single reader distilled from them is trained to
+imitate, so it shows what distillation could give before hours of training are spent on it.
 
 Scorings: ``span - null`` (the reader's), ``logsumexp(spans) - null`` (all the answer mass, not its best span),
 ``max start + max end - null`` (no length limit), and ``span - 0.1/token - null`` (shorter spans preferred when

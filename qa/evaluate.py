@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from qa.pipeline import QA
 from qa.read import Reader
-from qa.squad import apply_threshold, load_squad, predict, score_answer, squad_v2_metrics
+from qa.squad import apply_threshold, load_squad, normalize_answer, predict, score_answer, squad_v2_metrics
 
 RECALL_AT = (1, 3, 5)
 
@@ -103,6 +103,13 @@ class TurnResult:
     answers: list[str]
     f1: float
     standalone_f1: float
+    standalone: str = ""  # the self-contained form the set gives
+    seconds: float = 0.0  # the system's time to answer the turn
+
+    @property
+    def rewrite_exact(self) -> bool:
+        """The question as the system understood it equals the set's standalone form (SQuAD-normalised)."""
+        return normalize_answer(self.understood_as) == normalize_answer(self.standalone)
 
 
 def load_conversations(path: str | Path) -> list[tuple[str, list[Turn]]]:
@@ -146,6 +153,8 @@ def evaluate_conversations(
                     answers=turn.answers,
                     f1=score_answer(answer.text, turn.answers)[1],
                     standalone_f1=score_answer(standalone.text, turn.answers)[1],
+                    standalone=turn.standalone,
+                    seconds=answer.seconds,
                 )
             )
     first = [r for r in results if r.turn == 0]
@@ -162,6 +171,9 @@ def evaluate_conversations(
         "follow_up_f1": mean(r.f1 for r in follow),
         "follow_up_standalone_f1": mean(r.standalone_f1 for r in follow),
         "follow_up_no_answer_accuracy": mean(not r.prediction for r in follow if not r.answers),
+        "follow_up_rewrite_exact": mean(r.rewrite_exact for r in follow),
+        "first_turn_seconds": float(np.mean([r.seconds for r in first])),
+        "follow_up_seconds": float(np.mean([r.seconds for r in follow])) if follow else None,
     }
     if metrics["follow_up_f1"] is not None:
         metrics["follow_up_cost"] = metrics["follow_up_standalone_f1"] - metrics["follow_up_f1"]

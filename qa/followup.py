@@ -25,7 +25,9 @@ earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from qa.referents import AGREEMENT, PLURAL, QUANTITY, Referent, agrees, conflicts, from_turn, kind_of
 
 WH_WORDS = {"what", "which", "who", "whom", "whose", "where", "when", "why", "how"}
 AUXILIARIES = {
@@ -39,6 +41,7 @@ PARTICIPLES = {
 DO_FORMS = {"do", "does", "did"}
 PREPOSITIONS = {"between", "to", "from", "with", "since", "after", "before", "in", "on", "at", "for", "by", "about"}
 MAX_REFERENT_WORDS = 6  # a longer previous answer is a clause: pronouns do not point to it
+MAX_REFERENTS = 12  # noun phrases and answers of earlier turns kept as candidates, most recent first
 LEADING_CONNECTIVES = {"and", "but", "so", "then"}
 NEGATIONS = {"not", "never", "no"}
 DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
@@ -176,6 +179,7 @@ class Context:
     question: str = ""  # the previous question, resolved
     answer: str = ""  # the answer the system gave to it ("" when none)
     topic: str = ""  # the latest common-noun subject ("the meeting", "a similar deal"): what "it" points to
+    referents: tuple[Referent, ...] = ()  # what earlier turns offer a pronoun, most salient first
 
 
 def resolve(question: str, history: list[tuple[str, str]]) -> str:
@@ -187,8 +191,12 @@ def resolve(question: str, history: list[tuple[str, str]]) -> str:
         parsed = parse(resolved)
         subject = parsed.subject if parsed and parsed.inverted else ""
         topic = subject if subject[:1].islower() and subject.split()[0] in DETERMINERS else context.topic
-        context = Context(resolved, answered, topic)
-    return _resolve_one(question, context)
+        fresh = from_turn(resolved, answered, parsed.wh_phrase if parsed else "", turns_back=1)
+        older = [replace(referent, turns_back=referent.turns_back + 1) for referent in context.referents]
+        context = Context(resolved, answered, topic, tuple([*fresh, *older][:MAX_REFERENTS]))
+    text = " ".join(f"{asked} {answered}" for asked, answered in history)
+    ranked = sorted(context.referents, key=lambda r: -len(re.findall(rf"\b{re.escape(r.text.split()[-1])}\b", text)))
+    return _resolve_one(question, replace(context, referents=tuple(ranked)))
 
 
 def _resolve_one(question: str, context: Context) -> str:
@@ -213,7 +221,8 @@ def _resolve_one(question: str, context: Context) -> str:
         person = answer
     else:
         person = subject if subject[:1].isupper() else (answer or subject)
-    return _replace_pronouns(question, subject or answer, answer or subject, person, context.topic, group)
+    fillers = Fillers(subject or answer, answer or subject, person, context.topic, group)
+    return _replace_pronouns(question, fillers, context.referents)
 
 
 def _elliptical_body(previous: Parsed, answer: str, wh: str) -> str:
@@ -248,33 +257,63 @@ def _of_group(match: re.Match, group: str) -> str:
     return f"{article} {noun} of {group}{after}"
 
 
-def _replace_pronouns(question: str, subject: str, obj: str, person: str, topic: str, group: str) -> str:
-    """Pronouns replaced: he/she/his -> ``person``, it/its -> ``topic`` (else ``subject``), they/their ->
-    ``subject``, him/them and a final "it" -> ``obj``; they/their/them -> ``group`` where there is one; "that
-    place" and a final "there" -> ``obj``."""
-    if obj:
-        question = PLACE_REFERENCE.sub(obj, question, count=1)
-        question = THERE.sub(f"in {obj}", question, count=1)
+@dataclass(frozen=True)
+class Fillers:
+    """What the rules put in place of each kind of pronoun, before the agreement check."""
+
+    subject: str  # they/their, and it/its without a topic
+    obj: str  # him/them, a final "it", "that place", "there"
+    person: str  # he/she/his
+    topic: str  # it/its
+    group: str  # they/their/them after a clause-long answer
+
+
+def _replace_pronouns(question: str, fillers: Fillers, referents: tuple[Referent, ...] = ()) -> str:
+    """Pronouns replaced: he/she/his -> person, it/its -> topic (else subject), they/their -> subject,
+    him/them and a final "it" -> obj; they/their/them -> group where there is one; "that place" and a final
+    "there" -> obj. A filler the pronoun cannot stand for (``qa.referents.agrees``: never a number, date or
+    quantity; he/she a person or a name; they a group or plural) gives way to the most salient referent of the
+    earlier turns that agrees, else the pronoun stays."""
+    place = fillers.obj if fillers.obj and kind_of(fillers.obj) != QUANTITY else ""
+    if place:
+        question = PLACE_REFERENCE.sub(place, question, count=1)
+        question = THERE.sub(f"in {place}", question, count=1)
+    group = fillers.group
     if group:  # a phrase with its own "from Raqqa" takes no "'s": "their exit" -> "the exit of civilians from Raqqa"
         question = THEIR_NOUN.sub(lambda match: _of_group(match, group), question)
     used: set[str] = set()
+    kinds = {referent.text: referent for referent in referents}
+    fallback: dict[tuple, str] = {}
 
     def substitute(match: re.Match) -> str:
         word, lower = match.group(0), match.group(0).lower()
         at_end = question[match.end() :].strip() in ("", "?")
         if lower in ("he", "she", "his"):
-            choice = person
+            choice = fillers.person
         elif lower in ("it", "its"):
-            choice = obj if at_end and lower == "it" and obj not in used else (topic or subject)
+            choice = (
+                fillers.obj
+                if at_end and lower == "it" and fillers.obj not in used
+                else (fillers.topic or fillers.subject)
+            )
         elif lower in ("they", "their", "them") and group:
             choice = group
         elif lower in ("they", "their"):
-            choice = subject
+            choice = fillers.subject
         else:  # him, them
-            choice = obj if obj not in used else ""
+            choice = fillers.obj if fillers.obj not in used else ""
+        plural = Referent(group, PLURAL)  # plural_complement found it plural
+        if not choice or conflicts(
+            lower, kinds.get(choice) or (plural if choice == group else Referent(choice, kind_of(choice)))
+        ):
+            agreeing = AGREEMENT.get(lower)  # "he ... his": one person, so one referent for both
+            choice = fallback.get(agreeing) or next(
+                (r.text for r in referents if agrees(lower, r) and r.text not in used), ""
+            )
+            fallback[agreeing] = choice
         if not choice:
             return word
         used.add(choice)
-        return f"{choice}'s" if lower in POSSESSIVES else choice
+        return f"{choice}'s" if lower in POSSESSIVES and not choice.endswith(("'s", "’s")) else choice
 
     return re.sub(r"\b(he|she|it|they|him|them|his|its|their)\b", substitute, question, flags=re.IGNORECASE)

@@ -6,14 +6,16 @@ as history, for each way of reading a follow-up, side by side on the same models
   library of the seed article, the same article as a PDF, and the Word guide and web page the tests make
   (``tests/test_formats.py``), as a user's library would hold them.
 
-Ways of reading (``QA(readings=N)``): ``rules`` reads the one rewrite the rules give (``readings=1``);
-``documents`` lets the reader choose among up to ``DEFAULT_READINGS`` readings (the default).
+Ways of reading: ``rules`` reads the one rewrite the rules give (``QA(readings=1)``); ``documents`` is the
+default ``QA``, whose reader chooses among up to ``DEFAULT_READINGS`` readings (run ``--ways documents`` in a
+checkout of an older version to get its figures side by side).
 
     python benchmarks/bench_conversations.py [--sets conversations conversations_unseen] [--reader FOLDER]
 
 Prints per set and way: first-turn F1, follow-up F1, the same follow-ups asked standalone, the share of
-follow-ups whose understood form equals the written standalone one, and seconds per first turn / follow-up
-(latency is noisy on a shared 2-core machine: compare the ratio within one run). Last line: JSON.
+follow-ups whose understood form equals the written standalone one and the two forms' token F1, and seconds
+per first turn / follow-up (latency is noisy on a shared 2-core machine: compare the ratio within one run).
+Last line: JSON.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.evaluate import evaluate_conversations, load_conversations
-    from qa.pipeline import DEFAULT_READINGS, QA
+    from qa.pipeline import QA
 
     figures: dict = {}
     with tempfile.TemporaryDirectory() as work:
@@ -65,14 +67,15 @@ def main() -> None:
         for name in args.sets:
             conversations = load_conversations(ROOT / "seeds" / f"{name}.jsonl")
             for way in args.ways:
-                readings = 1 if way == "rules" else DEFAULT_READINGS
-                qa = QA(folders[name], work / f"index-{name}", reader=args.reader, readings=readings)
+                options = {"readings": 1} if way == "rules" else {}  # "documents": the defaults
+                qa = QA(folders[name], work / f"index-{name}", reader=args.reader, **options)
                 metrics, _ = evaluate_conversations(qa, conversations, progress=False)
                 figures[f"{name}/{way}"] = metrics
                 print(
                     f"{name:22s} {way:9s} first {metrics['first_turn_f1']:5.1f}  follow-up "
                     f"{metrics['follow_up_f1']:5.1f}  standalone {metrics['follow_up_standalone_f1']:5.1f}  "
-                    f"rewrite exact {metrics['follow_up_rewrite_exact']:5.1f}  seconds "
+                    f"rewrite exact {metrics['follow_up_rewrite_exact']:5.1f} "
+                    f"F1 {metrics['follow_up_rewrite_f1']:5.1f}  seconds "
                     f"{metrics['first_turn_seconds']:.3f} / {metrics['follow_up_seconds']:.3f} "
                     f"({metrics['follow_up_seconds'] / metrics['first_turn_seconds']:.2f}x)",
                     flush=True,

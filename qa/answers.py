@@ -11,6 +11,7 @@ from qa.squad import normalize_answer
 NO_ANSWER = "I could not find that in the documents."
 NOT_SURE = "Not sure: no answer in the documents is certain enough."
 OTHER_ANSWERS = "Other possible answers in the documents:"
+CLARIFY = "The documents answer this two ways. Do you mean"
 
 
 def confidence(margin: float) -> float:
@@ -79,6 +80,9 @@ class Answer:
     # When there is no answer: the candidates worth checking (below the threshold, above the evidence floor).
     evidence: list[Citation] = field(default_factory=list)
     threshold: float = 0.0  # the no-answer threshold the answer was decided with
+    # Two self-contained readings of a follow-up that the documents answer differently and about as surely: the
+    # chat asks "Do you mean A or B?" (the first is the reading answered here); () when the question is clear.
+    clarify: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -125,6 +129,7 @@ def answer_record(answer: Answer) -> dict:
         "seconds": answer.seconds,
         "citations": [{**_citation_record(c), "supports": answer.supports(c)} for c in answer.citations],
         "evidence": [_citation_record(c) for c in answer.evidence],
+        "clarify": list(answer.clarify),
     }
 
 

@@ -7,8 +7,8 @@ import html
 import re
 from typing import Any
 
-from qa.answers import NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
-from qa.followup import WH_WORDS, resolve
+from qa.answers import CLARIFY, NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
+from qa.followup import WH_WORDS, readings
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
 History = list[dict[str, Any] | tuple[str, str] | list[str]]
@@ -71,8 +71,8 @@ def turns(history: History | None) -> list[tuple[str, str]]:
     for item in history or []:
         if isinstance(item, dict):
             content = _plain(item.get("content"))
-            if item.get("role") == "user":
-                pairs.append((content, ""))
+            if item.get("role") == "user":  # the page shows the user's text escaped: read it back as typed
+                pairs.append((unescape(content), ""))
             elif item.get("role") == "assistant" and pairs:
                 pairs[-1] = (pairs[-1][0], content)
         elif isinstance(item, (list, tuple)) and len(item) == 2:
@@ -99,8 +99,13 @@ def answer_text(message: str) -> str:
     """The answer an assistant message gave, as plain text: its first line without markup; "" when the message
     is one of the product's own (no answer, an error)."""
     first_line = ANSWER_TAG.sub(" ", message.strip().split("\n", 1)[0] if message.strip() else "")
-    text = html.unescape(MARKDOWN_ESCAPE.sub(r"\1", first_line.replace("**", ""))).strip()
+    text = unescape(first_line.replace("**", "")).strip()
     return "" if text.startswith(PRODUCT_MESSAGES) else " ".join(text.split())[:TURN_CHARS]
+
+
+def unescape(text: str) -> str:
+    """Text that ``escape`` made safe for the page, back as it was typed."""
+    return html.unescape(MARKDOWN_ESCAPE.sub(r"\1", text))
 
 
 def without_request(question: str) -> str:
@@ -109,19 +114,21 @@ def without_request(question: str) -> str:
     return question if plain == question else plain[:1].upper() + plain[1:]
 
 
-def understand(question: str, history: History | None) -> tuple[str, str]:
-    """(the question made self-contained, the retrieval query). A request is unwrapped (``without_request``);
-    a follow-up that the rules could not rewrite keeps the previous turn's question and answer in its
-    retrieval query."""
+def understand(question: str, history: History | None, limit: int = 1) -> list[tuple[str, str]]:
+    """Up to ``limit`` readings of the question, each (the question made self-contained, its retrieval query),
+    the rules' reading first (``qa.followup.readings``). A request is unwrapped (``without_request``); a
+    follow-up that the rules could not rewrite keeps the previous turn's question and answer in its retrieval
+    query."""
     question = without_request(question)
     pairs = [(without_request(asked[:TURN_CHARS]), answer_text(answered)) for asked, answered in turns(history)]
     if not pairs:
-        return question, question
-    resolved = resolve(question, pairs)
-    if resolved != question or not is_follow_up(question):
-        return resolved, resolved
+        return [(question, question)]
+    found = readings(question, pairs, limit)
+    if found[0] != question or not is_follow_up(question):
+        return [(reading, reading) for reading in found]
     last_question, last_answer = pairs[-1]
-    return resolved, " ".join(part for part in (question, last_question, last_answer) if part.strip())
+    query = " ".join(part for part in (question, last_question, last_answer) if part.strip())
+    return [(question, query), *[(reading, reading) for reading in found[1:]]]
 
 
 def escape(text: str) -> str:
@@ -130,11 +137,15 @@ def escape(text: str) -> str:
 
 
 def render_markdown(answer: Answer, max_citations: int = 3) -> str:
-    """The answer in bold (and, when the question was rewritten, the question as understood), then each citation:
+    """The answer in bold (and, when the question was rewritten, the question as understood; when it could mean
+    two things, "Do you mean A or B?"), then each citation:
     document, paragraph, chars, confidence, and the paragraph with the answer highlighted (``<mark>``).
     Without an answer: "not sure" and the best candidate underlined (``<u>``) when there is evidence worth
     checking, else "could not find". All text from documents and questions is escaped."""
     understood = f"\n\n_Understood as: {escape(answer.question)}_" if answer.rewritten else ""
+    if answer.clarify:
+        choices = " or ".join(f"“{escape(reading)}”" for reading in answer.clarify)
+        understood += f"\n\n{CLARIFY} {choices}"
     if answer.found:
         lines = [f"**{escape(answer.text)}**{understood}", ""]
         supporting = answer.supporting[:max_citations]

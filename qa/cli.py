@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("question")
     top_k_option(sub)
     sub.add_argument("--json", action="store_true", help="print the answer as JSON")
+    sub.add_argument(
+        "--after",
+        action="append",
+        default=[],
+        metavar="EARLIER",
+        help="an earlier question of the conversation, answered first (repeat, in order): QUESTION is a follow-up",
+    )
 
     sub = command("eval", run_eval, "score the system on a JSON-lines question set or conversation set")
     sub.add_argument("questions", nargs="?", help="e.g. seeds/questions.jsonl")

@@ -84,16 +84,24 @@ def run_docs(args) -> None:
 
 
 def run_ask(args) -> None:
-    answer = make_qa(args).answer(args.question, top_k=args.top_k)
+    qa = make_qa(args)
+    history: list[tuple[str, str]] = []
+    for earlier in args.after:  # the conversation so far, with the answers the system gives
+        history.append((earlier, qa.answer(earlier, history=history, top_k=args.top_k).message))
+    answer = qa.answer(args.question, history=history, top_k=args.top_k)
     if args.json:
         from qa.answers import answer_record
 
         print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
         return
-    from qa.answers import NOT_SURE, OTHER_ANSWERS, confidence, percent
+    from qa.answers import CLARIFY, NOT_SURE, OTHER_ANSWERS, confidence, percent
 
     shown = answer.supporting + answer.alternatives if answer.found else answer.evidence
     print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
+    if answer.rewritten:
+        print(f"  (understood as: {answer.question})")
+    if answer.clarify:
+        print(f"  {CLARIFY} {' or '.join(repr(reading) for reading in answer.clarify)}")
     for number, citation in enumerate(shown, start=1):
         if answer.found and number == len(answer.supporting) + 1:
             print(f"  {OTHER_ANSWERS}")

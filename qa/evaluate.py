@@ -172,6 +172,7 @@ def evaluate_conversations(
         "follow_up_standalone_f1": mean(r.standalone_f1 for r in follow),
         "follow_up_no_answer_accuracy": mean(not r.prediction for r in follow if not r.answers),
         "follow_up_rewrite_exact": mean(r.rewrite_exact for r in follow),
+        "follow_up_rewrite_f1": mean(score_answer(r.understood_as, [r.standalone])[1] for r in follow),
         "first_turn_seconds": float(np.mean([r.seconds for r in first])),
         "follow_up_seconds": float(np.mean([r.seconds for r in follow])) if follow else None,
     }

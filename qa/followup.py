@@ -17,6 +17,12 @@ Rules over the previous turn's (resolved) question and the answer the system gav
   "they", "their" and "them" point to the plural noun phrase after its "of": "the safe evacuation of civilians
   from Raqqa" + "How many of them were evacuated?" -> "How many of civilians from Raqqa were evacuated?",
   "their exit" -> "the exit of civilians from Raqqa".
+- **Agreement** (``qa/referents.py``): a filler the pronoun surely cannot stand for (a number, date or
+  quantity; "he" for a group or a thing; "it" for a person or a plural) gives way to the earlier turns' most
+  mentioned referent that agrees ("How many engineers did the firm hire?" / "40" + "Where do they work?" is
+  never "Where do 40 work?"); a yes/no or a negation ("not") is no referent.
+- **Readings** (``readings``): besides the rules' reading, the question with its first pronoun standing for
+  each other agreeing referent; ``QA.answer`` lets the documents choose among them.
 
 The product's own messages ("I could not find that in the documents.") are never taken as an answer. Every
 earlier turn is resolved in order, so a chain of follow-ups keeps its referents.
@@ -27,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from qa.referents import AGREEMENT, PLURAL, QUANTITY, Referent, agrees, conflicts, from_turn, kind_of
+from qa.referents import AGREEMENT, PLURAL, QUANTITY, Referent, agrees, conflicts, from_turn, kind_of, usable_answer
 
 WH_WORDS = {"what", "which", "who", "whom", "whose", "where", "when", "why", "how"}
 AUXILIARIES = {
@@ -55,6 +61,7 @@ THERE = re.compile(r"\bthere\b(?=\s*\?|\s*$)", re.IGNORECASE)  # "How many peopl
 OF_PHRASE = re.compile(r"\bof\s+(.+)$")  # what follows an answer's "of": "the evacuation of civilians"
 THEIR_NOUN = re.compile(r"\btheir\s+([a-z][\w-]*)(\s+[a-z][\w-]*)?", re.IGNORECASE)  # "their (safe) exit"
 WORD = re.compile(r"[A-Za-z0-9'’-]+")
+PRONOUN = re.compile(r"\b(he|she|it|they|him|them|his|its|their)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,34 @@ class Context:
 def resolve(question: str, history: list[tuple[str, str]]) -> str:
     """``question`` made self-contained, given earlier (question, answer) turns; answers are plain text and
     "" where the system found none."""
+    return _resolve_one(question, context_of(history))
+
+
+def readings(question: str, history: list[tuple[str, str]], limit: int = 3) -> list[str]:
+    """Up to ``limit`` self-contained readings of ``question``, the rules' first (``resolve``), then the
+    question with its first pronoun standing for each other earlier referent that agrees with it, most
+    salient first: what the documents choose among (``QA.answer``)."""
+    context = context_of(history)
+    found = [_resolve_one(question, context)]
+    pronoun = PRONOUN.search(question)
+    if pronoun:
+        for referent in context.referents:
+            if len(found) >= limit:
+                break
+            if agrees(pronoun.group(0), referent) and referent.text not in found[0]:
+                text = f"{referent.text}'s" if pronoun.group(0).lower() in POSSESSIVES else referent.text
+                substituted = question[: pronoun.start()] + text + question[pronoun.end() :]
+                reading = _resolve_one(substituted, context)
+                if reading not in found:
+                    found.append(reading)
+    return found
+
+
+def context_of(history: list[tuple[str, str]]) -> Context:
+    """What the earlier turns leave to the next question: each turn resolved in order; its referents ranked by
+    how often the turns mention them (their last word), then by recency. On CANARD's tune slice
+    (``benchmarks/bench_rewrites.py --turns 4``) the mention ranking took the rewrites' token F1 from 68.5 to
+    69.1 and the added-words match of the resolvable follow-ups from 11.0 to 12.0."""
     context = Context()
     for asked, answered in history:
         resolved = _resolve_one(asked, context)
@@ -196,7 +231,7 @@ def resolve(question: str, history: list[tuple[str, str]]) -> str:
         context = Context(resolved, answered, topic, tuple([*fresh, *older][:MAX_REFERENTS]))
     text = " ".join(f"{asked} {answered}" for asked, answered in history)
     ranked = sorted(context.referents, key=lambda r: -len(re.findall(rf"\b{re.escape(r.text.split()[-1])}\b", text)))
-    return _resolve_one(question, replace(context, referents=tuple(ranked)))
+    return replace(context, referents=tuple(ranked))
 
 
 def _resolve_one(question: str, context: Context) -> str:
@@ -211,7 +246,7 @@ def _resolve_one(question: str, context: Context) -> str:
     said = CLAUSE_REFERENCE.search(question)
     if said and previous is not None:
         return f"{question[: said.start()]}{said.group(1)} that {statement(previous, context.answer)}?"
-    answer = context.answer if len(context.answer.split()) <= MAX_REFERENT_WORDS else ""  # a name, not a clause
+    answer = context.answer if usable_answer(context.answer) else ""  # a name, not a clause, a yes or a "not"
     group = "" if answer else plural_complement(context.answer)
     subject = previous.subject if previous and previous.inverted else ""
     if previous is not None and not previous.inverted and answer:
@@ -316,4 +351,4 @@ def _replace_pronouns(question: str, fillers: Fillers, referents: tuple[Referent
         used.add(choice)
         return f"{choice}'s" if lower in POSSESSIVES and not choice.endswith(("'s", "’s")) else choice
 
-    return re.sub(r"\b(he|she|it|they|him|them|his|its|their)\b", substitute, question, flags=re.IGNORECASE)
+    return PRONOUN.sub(substitute, question)

@@ -20,6 +20,7 @@ from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
 from qa.read import Reader, Span
 from qa.retrieve import Hit, Retriever
+from qa.squad import normalize_answer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,15 @@ DEFAULT_STOP_MARGIN = 0.0
 # 1 of 6 unanswerable seed questions, 2 of 16 out-of-corpus ones and 18% of SQuAD's unanswerables; 4 would
 # reach 2 in 3 declined answerable questions but mislead on a third of the unanswerable ones.
 EVIDENCE_WINDOW = 2.0
+# A follow-up is read up to this many ways (``qa.followup.readings``): the rules' reading and the question with
+# its pronoun standing for each other earlier referent that agrees with it; the documents choose.
+DEFAULT_READINGS = 3
+# The rules' reading is kept unless another reading's answer margin beats it by this much (chosen on
+# seeds/conversations.jsonl, the development set, with ``benchmarks/bench_conversations.py``).
+READING_PRIOR = 1.0
+# Two readings whose answers differ, both above the threshold and within this margin of each other: the chat asks
+# back which one the user means (``Answer.clarify``).
+CLARIFY_WINDOW = 1.0
 
 
 class QuestionError(ValueError):
@@ -93,6 +103,7 @@ class QA:
     ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/runtime.py``.
     ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.cluster.RayEmbedder``
     (default: the embedder, in this process); it must be the same model as ``embedder``.
+    ``readings``: how many readings of a follow-up the documents choose among (1: the rules' reading alone).
 
     >>> qa = QA(documents_dir="seeds", index_dir="index")
     >>> qa.answer("Where did the meeting take place?").text
@@ -111,6 +122,7 @@ class QA:
         backend: str | None = None,
         evidence_window: float = EVIDENCE_WINDOW,
         bulk_encoder: TextEncoder | None = None,
+        readings: int = DEFAULT_READINGS,
     ):
         self.documents_dir = Path(documents_dir)
         self.index_dir = Path(index_dir)
@@ -122,6 +134,7 @@ class QA:
         self.backend = backend
         self.evidence_window = evidence_window
         self.bulk_encoder = bulk_encoder
+        self.readings = readings
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
@@ -172,8 +185,13 @@ class QA:
         """Answer ``question`` from the documents; ``history`` (earlier turns) resolves follow-ups."""
         started = time.perf_counter()
         question = clean_question(question)
-        understood, query = (without_controls(text) for text in understand(question, history))  # history is user text
-        hits = self.retrieve(query, top_k)
+        readings = [  # history is user text
+            (without_controls(understood), without_controls(query))
+            for understood, query in understand(question, history, self.readings)
+        ]
+        retrieved = [self.retrieve(query, top_k) for _, query in readings]
+        chosen, clarify = self._choose(readings, retrieved) if len(readings) > 1 else (0, ())
+        (understood, query), hits = readings[chosen], retrieved[chosen]
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
         spans = reader.read(as_asked(understood), [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
@@ -192,7 +210,29 @@ class QA:
             candidates=candidates,
             evidence=evidence[:1],
             threshold=reader.threshold,
+            clarify=clarify,
         )
+
+    def _choose(self, readings: list[tuple[str, str]], retrieved: list[list[Hit]]) -> tuple[int, tuple[str, ...]]:
+        """The reading the documents answer most surely, and what to ask back. Each reading's top passage is
+        read in one batch; the rules' reading (the first) keeps its place unless another's margin beats it by
+        ``READING_PRIOR``. When another reading gets a different answer, both above the threshold and within
+        ``CLARIFY_WINDOW``, both readings are returned to ask "Do you mean A or B?"."""
+        if not all(retrieved):
+            return 0, ()
+        reader = self.reader
+        spans = reader.read_pairs([as_asked(u) for u, _ in readings], [hits[0].paragraph.text for hits in retrieved])
+        scores = [span.score + (READING_PRIOR if position == 0 else 0.0) for position, span in enumerate(spans)]
+        best = max(range(len(spans)), key=scores.__getitem__)
+        rivals = [
+            position
+            for position, span in enumerate(spans)
+            if position != best
+            and min(span.score, spans[best].score) > reader.threshold
+            and normalize_answer(span.text) != normalize_answer(spans[best].text)
+            and abs(spans[best].score - span.score) < CLARIFY_WINDOW
+        ]
+        return best, (readings[best][0], readings[rivals[0]][0]) if rivals else ()
 
     def _documents_fingerprint(self) -> tuple:
         """Names, sizes and modification times of the documents: changes when any file does."""

@@ -74,6 +74,8 @@ VERBISH = re.compile(
 )
 NUMBER = re.compile(r"^\d[\d,.]*(?:s|st|nd|rd|th|%)?$")  # "700", "1,500", "1870s", "12th"; not "Raqqa24"
 HEAD_ENDS = re.compile(r"\s+(?:of|from|in|on|at|for|with|by|to|that|who|which)\s+")  # the head noun ends there
+LEADING_PREPOSITION = re.compile(r"^(?:in|at|on|from|to|by|near)\s+(?=\S)", re.IGNORECASE)
+COMPOUND_ADJECTIVE = re.compile(r"-[a-z]+$")  # "ISIS-linked", "U.S.-led": no names
 NAME_LINKS = {"of", "for", "de", "the", "and"}  # "Bank of England"
 SENTENCE_OPENERS = set("after before during while although however then when in on at as if i we you".split())
 MAX_WORDS = 6  # a longer answer is a clause, not a referent
@@ -177,13 +179,16 @@ def noun_phrases(question: str) -> list[str]:
 
 
 def _capitalised_run(words: list[str], position: int) -> list[str]:
-    """The capitalised words from ``position`` on, linked by "of"/"for"/... ("Bank of England")."""
+    """The capitalised words from ``position`` on, linked by "of"/"for"/... ("Bank of England"); no compound
+    adjective ("ISIS-linked")."""
     run: list[str] = []
-    while position < len(words) and (
-        words[position][0].isupper() or run and words[position] in NAME_LINKS and position + 1 < len(words)
-        and words[position + 1][0].isupper()
-    ):  # fmt: skip
-        run.append(words[position])
+    while position < len(words):
+        word = words[position]
+        capitalised = word[0].isupper() and not COMPOUND_ADJECTIVE.search(word)
+        linking = run and word in NAME_LINKS and position + 1 < len(words) and words[position + 1][0].isupper()
+        if not (capitalised or linking):
+            break
+        run.append(word)
         position += 1
     return run
 
@@ -194,6 +199,7 @@ def from_turn(question: str, answer: str, wh_phrase: str, turns_back: int) -> li
     phrases of its question."""
     asked_for_person = wh_phrase.split()[-1].lower() in ("who", "whom") if wh_phrase else False
     referents: list[Referent] = []
+    answer = LEADING_PREPOSITION.sub("", answer)  # "in the city" stands for "the city"
     if usable_answer(answer):
         asked_kind = kind_of(wh_phrase.split(" ", 1)[1]) if wh_phrase.lower().startswith(("which ", "what ")) else ""
         kind = kind_of(answer, asked_for_person)

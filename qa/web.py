@@ -23,6 +23,8 @@ from qa.converters import SUFFIXES, DocumentError
 from qa.documents import MAX_DOCUMENT_BYTES
 from qa.library import add_document, list_documents, remove_document
 from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError, Unavailable
+from qa.smalltalk import kind as small_talk_kind
+from qa.smalltalk import reply as small_talk
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +39,23 @@ MAX_QUEUE = 256
 MAX_UPLOAD = f"{MAX_DOCUMENT_BYTES // (1024 * 1024)}mb"  # what /gradio_api/upload accepts: one document's limit
 MAX_FILES_PER_UPLOAD = 20
 LOCALHOST = {"127.0.0.1", "localhost", "::1"}
-HISTORY_TURNS = 2  # follow-ups use the last turn only; older turns are dropped before any work
+HISTORY_TURNS = 4  # earlier turns a follow-up's referents come from; older turns are dropped before any work
+PLACEHOLDER = "Ask a question about the documents"
 HISTORY_CHARS = MAX_QUESTION_CHARS  # per message; of an earlier answer only its first line is used
 
 
-def respond(qa: QA, message: str, history: list) -> str:
-    """One chat turn: the rendered answer, or a clear message for a question that cannot be asked."""
+def respond(qa: QA, message: str, history: list) -> str | gr.ChatMessage:
+    """One chat turn: a reply to small talk, the rendered answer (with the readings to choose from as buttons
+    when a follow-up could mean two things), or a clear message for a question that cannot be asked."""
     try:
-        return render_markdown(qa.answer(message, history=safe_history(history)))
+        chatter = small_talk(message, titles(qa)) if isinstance(message, str) else None
+        if chatter:
+            return chatter
+        answer = qa.answer(message, history=safe_history(history))
+        if answer.clarify:
+            options = [{"label": reading, "value": reading} for reading in answer.clarify]
+            return gr.ChatMessage(content=render_markdown(answer), options=options)
+        return render_markdown(answer)
     except (QuestionError, Unavailable) as error:
         return f"**{escape(str(error))}**"
     except Exception as error:  # the page must keep serving; the log keeps the traceback
@@ -52,10 +63,36 @@ def respond(qa: QA, message: str, history: list) -> str:
         return f"**Sorry, something went wrong while answering: {escape(type(error).__name__)}.**"
 
 
+def titles(qa: QA) -> list[str]:
+    """The titles of the indexed documents, in library order (from the index: no document is converted)."""
+    return list(dict.fromkeys(paragraph.title or paragraph.doc_id for paragraph in qa.index().paragraphs))
+
+
+class Chat(gr.ChatInterface):
+    """Gradio's chat with three changes a person expects: the user's own text is shown as typed (escaped, so
+    ``<b>x</b>`` shows its tags), a choice clicked under a reply is shown the same way, and the question box
+    keeps its placeholder after the first question. (Overrides of ``gr.ChatInterface`` internals of Gradio 6.)"""
+
+    def _message_as_message_dict(self, message, role):
+        if role == "user" and isinstance(message, str):
+            message = escape(message)
+        return super()._message_as_message_dict(message, role)
+
+    def option_clicked(self, history, option: gr.SelectData):
+        history, value = super().option_clicked(history, option)
+        history[-1] = {"role": "user", "content": escape(str(value))}
+        return history, value
+
+    def _clear_and_save_textbox(self, message):
+        return gr.Textbox("", interactive=False, placeholder=PLACEHOLDER), message
+
+
 def safe_history(history, turns: int = HISTORY_TURNS, max_chars: int = HISTORY_CHARS) -> list[tuple[str, str]]:
     """The last ``turns`` (question, answer) pairs of a history sent by the browser (untrusted), as plain
-    text without control characters or lone surrogates, each message cut to ``max_chars``."""
-    pairs = chat_turns(history if isinstance(history, list) else [])[-turns:]
+    text without control characters or lone surrogates, each message cut to ``max_chars``; small talk
+    ("hello", "thanks") is no turn a follow-up can lean on."""
+    pairs = [pair for pair in chat_turns(history if isinstance(history, list) else []) if not small_talk_kind(pair[0])]
+    pairs = pairs[-turns:]
     return [(_safe_text(question, max_chars), _safe_text(answer, max_chars)) for question, answer in pairs]
 
 
@@ -115,10 +152,10 @@ def build_app(qa: QA | None = None, concurrency: int = CONCURRENCY, max_queue: i
             "## Ask your documents\nAnswers are copied word for word from the documents, "
             "with the paragraph they come from and the answer highlighted."
         )
-        gr.ChatInterface(
+        Chat(
             fn=lambda message, history: respond(qa, message, history),
             chatbot=gr.Chatbot(height=520, sanitize_html=True, render_markdown=True, label="Chat"),
-            textbox=gr.Textbox(placeholder="Ask a question about the documents", max_length=4000, label="Question"),
+            textbox=gr.Textbox(placeholder=PLACEHOLDER, max_length=4000, label="Question", submit_btn="Send"),
             examples=EXAMPLES,
             cache_examples=False,
             api_name="chat",

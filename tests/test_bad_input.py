@@ -191,12 +191,13 @@ def test_bad_history_through_the_pipeline(tiny_qa):
 
 def test_bad_history_through_the_chat_page(tiny_qa):
     """The page cleans the history the browser sends (untrusted) and keeps only the last turns."""
-    from qa.web import respond, safe_history
+    from qa.web import HISTORY_TURNS, respond, safe_history
 
     history = [{"role": "user", "content": "x" * 1_000_000}] * 1000 + BAD_HISTORY
     history.append({"role": "user", "content": "y" * 1_000_000})
     cleaned = safe_history(history)
-    assert cleaned == [("Where did   it happen?", "In   Ayn Issa"), ("y" * MAX_QUESTION_CHARS, "")]
+    assert len(cleaned) == HISTORY_TURNS and cleaned[0] == ("x" * MAX_QUESTION_CHARS, "")
+    assert cleaned[-2:] == [("Where did   it happen?", "In   Ayn Issa"), ("y" * MAX_QUESTION_CHARS, "")]
     reply = respond(tiny_qa, "And there?", history)
     assert reply == render_markdown(tiny_qa.answer("And there?", history=cleaned))
     assert only_highlight_tags(reply)

@@ -265,3 +265,34 @@ def test_the_unsure_view_marks_the_candidate_differently(page, tmp_path):
         assert hopeless.locator("blockquote").count() == 0
     finally:
         app.close()
+
+
+def test_the_chat_asks_back_with_choices_that_answer_when_clicked(page, seed_server, tmp_path):
+    """A follow-up the documents answer two ways shows both readings as buttons; clicking one asks it (shown as
+    the user's turn) and answers it. Also: a visible Send button, the placeholder kept after a question, small
+    talk answered, and the user's own markup shown as typed."""
+    open_chat(page, seed_server)
+    box = page.locator("textarea").first
+    placeholder = box.get_attribute("placeholder")
+    bot = page.locator('[data-testid="bot"]')
+    box.fill("hello")
+    page.get_by_role("button", name="Send").click()
+    bot.nth(0).get_by_text("Hello!").wait_for()
+    ask(page, "Which activist group posted a series of tweets?")
+    ask(page, "Who did local mediators talk to?")
+    reply = ask(page, "What did they say?")
+    assert "Do you mean" in reply.inner_text()
+    choice = page.get_by_role("button", name="What did Raqqa24 say?")
+    choice.wait_for()
+    before = bot.count()
+    choice.click()
+    answered = bot.nth(before)
+    answered.locator("strong").first.wait_for()
+    assert page.locator('[data-testid="user"]').last.inner_text().strip() == "What did Raqqa24 say?"
+    assert "refused" in answered.locator("strong").first.inner_text()
+    assert box.get_attribute("placeholder") == placeholder  # still there after the first question
+    ask(page, "<b>Where</b> did the meeting take place?")
+    assert page.locator('[data-testid="user"]').last.inner_text().strip().startswith("<b>Where</b> did")
+    assert_no_injection(page)
+    assert not page.errors
+    keep_screenshot(page, "browser-clarify.png")

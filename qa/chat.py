@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from qa.answers import CLARIFY, NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
-from qa.followup import WH_WORDS, readings
+from qa.followup import readings
+from qa.grammar import WH_WORDS
 
 # Either Gradio-style messages ({"role": ..., "content": ...}) or (user, assistant) pairs.
 History = list[dict[str, Any] | tuple[str, str] | list[str]]

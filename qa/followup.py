@@ -33,26 +33,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from qa.grammar import (
+    DETERMINERS,
+    DO_FORMS,
+    LEADING_CONNECTIVES,
+    PREPOSITIONS,
+    WH_WORDS,
+    Parsed,
+    is_noun,
+    parse,
+    starts_noun_phrase,
+)
 from qa.referents import AGREEMENT, PLURAL, QUANTITY, Referent, agrees, conflicts, from_turn, kind_of, usable_answer
 
-WH_WORDS = {"what", "which", "who", "whom", "whose", "where", "when", "why", "how"}
-AUXILIARIES = {
-    "is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would",
-    "should", "shall", "may", "might", "must",
-}  # fmt: skip
-PARTICIPLES = {
-    "made", "held", "done", "seen", "given", "taken", "known", "built", "born", "left", "sent", "said", "told",
-    "found", "kept", "brought", "thought", "bought", "won", "lost", "paid", "met", "led", "run", "put", "set",
-}  # fmt: skip
-DO_FORMS = {"do", "does", "did"}
-PREPOSITIONS = {"between", "to", "from", "with", "since", "after", "before", "in", "on", "at", "for", "by", "about"}
 MAX_REFERENT_WORDS = 6  # a longer previous answer is a clause: pronouns do not point to it
 MAX_REFERENTS = 12  # noun phrases and answers of earlier turns kept as candidates, most recent first
-LEADING_CONNECTIVES = {"and", "but", "so", "then"}
-NEGATIONS = {"not", "never", "no"}
-DETERMINERS = {"a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "our", "my", "your"}
-SUBJECT_PRONOUNS = {"he", "she", "it", "they"}
-OBJECT_PRONOUNS = {"him", "them"}
 POSSESSIVES = {"his": "he", "its": "it", "their": "they"}
 SPEECH_VERBS = r"(?:say|says|said|tell|tells|told|report|reports|reported|claim|claims|claimed|state|stated|confirm|confirmed|deny|denied|announce|announced)"  # noqa: E501
 CLAUSE_REFERENCE = re.compile(rf"\b({SPEECH_VERBS}\b[^?]*?)\s+(so|that|this|it)\s*\??\s*$", re.IGNORECASE)
@@ -60,90 +55,7 @@ PLACE_REFERENCE = re.compile(r"\b(that place|this place)\b", re.IGNORECASE)
 THERE = re.compile(r"\bthere\b(?=\s*\?|\s*$)", re.IGNORECASE)  # "How many people live there?", not "Is there ..."
 OF_PHRASE = re.compile(r"\bof\s+(.+)$")  # what follows an answer's "of": "the evacuation of civilians"
 THEIR_NOUN = re.compile(r"\btheir\s+([a-z][\w-]*)(\s+[a-z][\w-]*)?", re.IGNORECASE)  # "their (safe) exit"
-WORD = re.compile(r"[A-Za-z0-9'’-]+")
 PRONOUN = re.compile(r"\b(he|she|it|they|him|them|his|its|their)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A question cut into its wh-phrase and the rest, and whether the rest is inverted (aux + subject)."""
-
-    wh_phrase: str  # "Where", "How many militants", "Between whom"
-    rest: str  # "was a similar deal reached in May"
-    inverted: bool  # the rest starts with an auxiliary and then its subject
-    subject: str  # the subject noun phrase of an inverted rest ("a similar deal"), else ""
-
-
-def parse(question: str) -> Parsed | None:
-    """Split a wh-question; None when it does not start with a (prepositional) wh-phrase."""
-    words = question.rstrip(" ?").split()
-    position = 1 if words and words[0].lower() in LEADING_CONNECTIVES else 0
-    if len(words) > position + 1 and words[position].lower() in PREPOSITIONS:
-        position += 1
-    if position >= len(words) or words[position].lower() not in WH_WORDS:
-        return None
-    end = position + 1
-    wh = words[position].lower()
-    if wh == "how" and end < len(words) and words[end].lower() not in AUXILIARIES:
-        end += 2 if words[end].lower() in ("many", "much") else 1  # "how many militants", "how old"
-    elif wh in ("which", "what", "whose"):  # "which activist group": the noun phrase runs to the verb
-        limit = min(len(words), end + 3)
-        while end < limit and not _is_verb(words[end]) and words[end][0].islower():
-            end += 1
-        if end == limit and limit < len(words) and not _is_verb(words[end]):
-            end = position + 1
-    rest = words[end:]
-    inverted = len(rest) >= 2 and rest[0].lower() in AUXILIARIES and not _is_verb(rest[1])
-    subject = _noun_phrase(rest[1:]) if inverted else ""
-    return Parsed(" ".join(words[:end]), " ".join(rest), inverted, subject)
-
-
-def _is_verb(word: str) -> bool:
-    """An auxiliary, or a word that reads as a participle or past tense ("posted", "trying", "held")."""
-    lower = word.lower()
-    return lower in AUXILIARIES or lower in PARTICIPLES or (len(lower) > 4 and lower.endswith(("ed", "ing")))
-
-
-def _is_noun(word: str) -> bool:
-    """A lower-case word that is no verb, auxiliary, preposition, determiner or negation."""
-    lower = word.lower()
-    return word.islower() and not _is_verb(word) and lower not in PREPOSITIONS | DETERMINERS | NEGATIONS
-
-
-def _starts_noun_phrase(word: str) -> bool:
-    lower = word.lower()
-    return lower in DETERMINERS or lower in SUBJECT_PRONOUNS or lower in ("i", "we", "you") or word[:1].isupper()
-
-
-def _noun_phrase(words: list[str]) -> str:
-    """The noun phrase at the start of ``words``: a determiner then lower-case words, or capitalised words."""
-    if not words:
-        return ""
-    if words[0][:1].isupper():
-        phrase = [words[0]]
-        for word in words[1:]:
-            if not (word[:1].isupper() or word.lower() in ("of", "for")):
-                break
-            phrase.append(word)
-        rest = words[len(phrase) :]
-        nouns = 0
-        while nouns < len(rest) and _is_noun(rest[nouns]):
-            nouns += 1
-        if 0 < nouns < len(rest) and _is_verb(rest[nouns]):  # "Coalition aircraft do", "Arab tribal elders were"
-            phrase.extend(rest[:nouns])
-        return " ".join(phrase).rstrip(",")
-    if words[0].lower() in SUBJECT_PRONOUNS:
-        return ""
-    phrase = [words[0]]
-    if len(words) > 1 and words[1][:1].isupper():  # "the Raqqah Civil Council"
-        return " ".join([words[0], _noun_phrase(words[1:])])
-    for word in words[1:3]:  # "the meeting", "a similar deal"
-        if word.lower() in AUXILIARIES or word.lower() in PREPOSITIONS:
-            break
-        phrase.append(word)
-        if not word.endswith(("ar", "al", "ic", "ed")) or len(phrase) == 3:  # adjectives let the phrase go on
-            break
-    return " ".join(phrase)
 
 
 def _filler(parsed: Parsed, answer: str) -> str:
@@ -164,7 +76,7 @@ def statement(parsed: Parsed, answer: str) -> str:
         if parsed.subject and after_subject:
             verb = "" if auxiliary.lower() in DO_FORMS else auxiliary.lower()
             rest = " ".join(part for part in (parsed.subject, verb, after_subject) if part)
-    if parsed.inverted or (rest and _starts_noun_phrase(rest.split()[0])):
+    if parsed.inverted or (rest and starts_noun_phrase(rest.split()[0])):
         return " ".join(part for part in (rest, _filler(parsed, answer)) if part)
     head = answer
     noun = [w for w in wh_words if w.lower() not in WH_WORDS | PREPOSITIONS | {"many", "much"}]
@@ -280,14 +192,14 @@ def plural_complement(clause: str) -> str:
     if not match:
         return ""
     words = match.group(1).split()[:MAX_REFERENT_WORDS]
-    head = next((word for word in words if _is_noun(word)), "")
+    head = next((word for word in words if is_noun(word)), "")
     return " ".join(words).rstrip(",;:.") if head.endswith("s") and not head.endswith("ss") else ""
 
 
 def _of_group(match: re.Match, group: str) -> str:
     """ "their" + its noun (and a second noun) as "the NOUN of ``group``"; a non-noun second word stays after."""
     second = match.group(2) or ""
-    noun, after = (match.group(1) + second, "") if _is_noun(second.strip()) else (match.group(1), second)
+    noun, after = (match.group(1) + second, "") if is_noun(second.strip()) else (match.group(1), second)
     article = "The" if match.group(0)[0].isupper() else "the"
     return f"{article} {noun} of {group}{after}"
 

@@ -68,7 +68,7 @@ NOT_NOUNS = set(
     "it he she they them him there here then so as than".split()
 )
 WORD = re.compile(r"[A-Za-z0-9][\w.'’-]*[\w]|[A-Za-z0-9]")
-DETERMINERS = {"the", "a", "an", "this", "that", "these", "those"}
+PHRASE_OPENERS = {"the", "a", "an", "this", "that", "these", "those"}
 VERBISH = re.compile(
     r"^(?:\w+ed|\w+ing|is|are|was|were|be|been|has|have|had|do|does|did|made|held|built|left|said|told)$"
 )
@@ -164,7 +164,7 @@ def noun_phrases(question: str) -> list[str]:
             phrases.append(" ".join(run))
             position += len(run)
             continue
-        if lower in DETERMINERS:
+        if lower in PHRASE_OPENERS:
             nouns = []
             for following in words[position + 1 : position + 5]:
                 if following.lower() in NOT_NOUNS or VERBISH.match(following.lower()) and not following.endswith("ing"):

@@ -14,12 +14,21 @@ OTHER_ANSWERS = "Other possible answers in the documents:"
 CLARIFY = "The documents answer this two ways. Do you mean"
 
 
-def confidence(margin: float) -> float:
-    """A reader margin (span score minus "no answer" score) as a probability: the two-way softmax of the span
-    against "no answer"."""
+def margin_probability(margin: float) -> float:
+    """A reader margin (span score minus "no answer" score) as the two-way softmax of the span against "no
+    answer": what a reader without a confidence model shows. No probability of being right (it reads 99.9% on
+    wrong answers too); ``qa.confidence`` fits one."""
     if margin == -math.inf:
         return 0.0
     return 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
+
+
+def likelihood(probability: float, calibrated: bool) -> str:
+    """A confidence as people read it: "72% likely right" in whole percents, kept within 1% to 99% (a fitted
+    model supports no more certainty than that), or, uncalibrated, "confidence 99.98%" (``percent``)."""
+    if calibrated:
+        return f"{min(max(round(100 * probability), 1), 99)}% likely right"
+    return f"confidence {percent(probability)}"
 
 
 def percent(probability: float) -> str:
@@ -46,6 +55,9 @@ class Citation:
     title: str = ""  # the document's display title (metadata or first heading, else the file name)
     page: int | None = None  # 1-based page of the passage (documents with pages: PDF)
     section: str | None = None  # the nearest heading before the passage
+    # The probability that this span is the right answer: calibrated when the reader has a confidence model
+    # (``Answer.calibrated``), else the softmax of its margin (``margin_probability``).
+    confidence: float = 0.0
 
     @property
     def source(self) -> str:
@@ -83,10 +95,19 @@ class Answer:
     # Two self-contained readings of a follow-up that the documents answer differently and about as surely: the
     # chat asks "Do you mean A or B?" (the first is the reading answered here); () when the question is clear.
     clarify: tuple[str, ...] = ()
+    calibrated: bool = False  # the confidences are probabilities of being right (the reader has a confidence model)
+    min_confidence: float | None = None  # the confidence an answer needed (None: the margin threshold alone)
 
     @property
     def found(self) -> bool:
         return bool(self.text)
+
+    @property
+    def confidence(self) -> float:
+        """How likely the shown answer is right; without an answer, how likely the best candidate would have
+        been (0 when the reader found no span)."""
+        best = self.citations or self.evidence or self.candidates
+        return best[0].confidence if best else 0.0
 
     @property
     def supporting(self) -> list[Citation]:
@@ -117,7 +138,10 @@ def answer_record(answer: Answer) -> dict:
     """An answer as JSON-ready data (``qa ask --json``, the cluster's ``POST /answer``): the question as asked
     and as understood, the answer ("" when the documents do not answer), its margin and the threshold, and the
     citations and evidence, each with its passage, offsets, ``source`` and ``text`` (and, for citations,
-    ``supports``: False for another possible answer). Infinite scores become null."""
+    ``supports``: False for another possible answer), ``confidence`` (how likely the answer is right; each
+    citation has its own; ``calibrated`` says whether they are fitted probabilities or the margin's softmax),
+    and ``clarify`` (the readings to ask back about, [] when the question is clear). Infinite scores become
+    null."""
     return {
         "question": answer.asked,
         "understood": answer.question,
@@ -125,6 +149,9 @@ def answer_record(answer: Answer) -> dict:
         "found": answer.found,
         "message": answer.message,
         "score": _finite(answer.score),
+        "confidence": answer.confidence,
+        "calibrated": answer.calibrated,
+        "min_confidence": answer.min_confidence,
         "threshold": answer.threshold,
         "seconds": answer.seconds,
         "citations": [{**_citation_record(c), "supports": answer.supports(c)} for c in answer.citations],

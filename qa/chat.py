@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from qa.answers import CLARIFY, NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, confidence, percent
+from qa.answers import CLARIFY, NO_ANSWER, NOT_SURE, OTHER_ANSWERS, Answer, Citation, likelihood, margin_probability
 from qa.followup import readings
 from qa.grammar import WH_WORDS
 
@@ -152,27 +152,33 @@ def render_markdown(answer: Answer, max_citations: int = 3) -> str:
         supporting = answer.supporting[:max_citations]
         alternatives = answer.alternatives[: max_citations - len(supporting)]
         for number, citation in enumerate(supporting, start=1):
-            lines += [*_cited(number, citation, "mark"), ""]
+            lines += [*_cited(number, citation, "mark", answer.calibrated), ""]
         if alternatives:
             lines += [f"_{OTHER_ANSWERS}_", ""]
         for number, citation in enumerate(alternatives, start=len(supporting) + 1):
-            lines += [*_cited(number, citation, "mark"), ""]
+            lines += [*_cited(number, citation, "mark", answer.calibrated), ""]
         return "\n".join(lines).rstrip()
     if not answer.evidence:
         return f"**{escape(NO_ANSWER)}**{understood}"
-    needed = percent(confidence(answer.threshold))
     lines = [
         f"**{escape(NOT_SURE)}**{understood}",
         "",
-        f"The closest passage, with a possible answer underlined (needed: {needed}):",
+        f"The closest passage, with a possible answer underlined (answers need: {needed(answer)}):",
         "",
     ]
     for number, citation in enumerate(answer.evidence[:max_citations], start=1):
-        lines += [*_cited(number, citation, "u"), ""]
+        lines += [*_cited(number, citation, "u", answer.calibrated), ""]
     return "\n".join(lines).rstrip()
 
 
-def _cited(number: int, citation: Citation, tag: str) -> list[str]:
+def needed(answer: Answer) -> str:
+    """What an answer needed, on the scale its confidences are shown in."""
+    if answer.calibrated and answer.min_confidence is not None:
+        return likelihood(answer.min_confidence, calibrated=True)
+    return likelihood(margin_probability(answer.threshold), calibrated=False)
+
+
+def _cited(number: int, citation: Citation, tag: str, calibrated: bool) -> list[str]:
     """A citation's heading line and its quoted passage with ``passage[start:end]`` inside ``<tag>``."""
     passage = citation.passage
     highlighted = (
@@ -184,6 +190,6 @@ def _cited(number: int, citation: Citation, tag: str) -> list[str]:
     )
     heading = (
         f"[{number}] {escape(citation.source)}, paragraph {citation.paragraph}, "
-        f"characters {citation.start}–{citation.end} · confidence {percent(confidence(citation.score))}"
+        f"characters {citation.start}–{citation.end} · {likelihood(citation.confidence, calibrated)}"
     )
     return [heading, f"> {highlighted}"]

@@ -10,6 +10,7 @@ from qa.commands import (
     run_add,
     run_ask,
     run_average,
+    run_calibrate,
     run_docs,
     run_eval,
     run_eval_corpus,
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                 f"(default: the reader card's, else {DEFAULT_STOP_MARGIN}; inf: always read all)",
             )
             sub.add_argument("--backend", choices=BACKENDS, help="model runtime (default: onnx on CPU)")
+            sub.add_argument(
+                "--min-confidence",
+                type=float,
+                metavar="P",
+                help="answer only when the answer is at least this likely right, 0 to 1 (default: the reader card's)",
+            )
         return sub
 
     sub = command("index", run_index, "build or update the index of the documents")
@@ -100,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     top_k_option(sub)
     sub.add_argument("--report", default="eval_report.json", help="JSON report path (default: %(default)s)")
     sub.add_argument("--plot", metavar="PNG", help="write score and latency distributions to this PNG")
+    calibration_plot_option(sub)
 
     sub = command(
         "eval-corpus",
@@ -132,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "written to look answerable; a plain sample holds few of them)",
     )
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object on the last line")
+    calibration_plot_option(sub)
 
     sub = command("serve", run_serve, "start the chat web page")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -235,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the first parent's calibration.json)",
     )
 
+    sub = command(
+        "calibrate-reader",
+        run_calibrate,
+        "fit the reader's confidence model and answer policy end to end on held-out training articles",
+        documents=False,
+    )
+    sub.add_argument(
+        "squad_file", help="held-out training articles (the calibration.json train-reader writes; never dev)"
+    )
+    sub.add_argument("--limit", type=int, metavar="N", help="a fixed random sample of N questions")
+    sub.add_argument("--store", action="store_true", help="write the model and the policy into the reader card")
+
     sub = command("eval-reader", run_eval_reader, "SQuAD 2.0 metrics of the reader on gold paragraphs", pipeline=False)
     sub.add_argument("squad_file")
     sub.add_argument("--reader", help="model name or folder (default: the shipped reader)")
@@ -262,6 +283,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
+
+
+def calibration_plot_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--calibration-plot",
+        metavar="PNG",
+        help="write the reliability diagram and the precision-coverage curve of the answers' confidences to this PNG",
+    )
 
 
 def ray_option(sub: argparse.ArgumentParser, help: str) -> None:

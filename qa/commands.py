@@ -25,6 +25,7 @@ def qa_options(args, documents=None, index=None, **overrides) -> dict:
         "stop_margin": args.stop_margin,
         "backend": args.backend,
         "top_k": getattr(args, "top_k", DEFAULT_TOP_K),
+        "min_confidence": args.min_confidence,
     }
     return {**options, **overrides}
 
@@ -94,7 +95,7 @@ def run_ask(args) -> None:
 
         print(json.dumps(answer_record(answer), ensure_ascii=False, indent=2))
         return
-    from qa.answers import CLARIFY, NOT_SURE, OTHER_ANSWERS, confidence, percent
+    from qa.answers import CLARIFY, NOT_SURE, OTHER_ANSWERS, likelihood
 
     shown = answer.supporting + answer.alternatives if answer.found else answer.evidence
     print(answer.text or (f"{NOT_SURE} Closest candidate:" if answer.evidence else answer.message))
@@ -108,7 +109,7 @@ def run_ask(args) -> None:
         passage, start, end = citation.passage, citation.start, citation.end
         print(
             f"  [{number}] {citation.source}, paragraph {citation.paragraph}, characters {start}-{end}, "
-            f"confidence {percent(confidence(citation.score))}:"
+            f"{likelihood(citation.confidence, answer.calibrated)}:"
         )
         print(f"      ...{passage[max(0, start - 80) : start]}[{passage[start:end]}]{passage[end : end + 80]}...")
 
@@ -121,6 +122,7 @@ def run_eval(args) -> None:
         load_conversations,
         load_questions,
         plot,
+        plot_calibration,
         write_report,
     )
 
@@ -139,6 +141,12 @@ def run_eval(args) -> None:
     if args.plot:
         plot(args.plot, results)
         print(f"plot: {args.plot}")
+    if args.calibration_plot:
+        right = [bool(r.prediction and r.answers) and r.f1 >= 0.5 for r in results]
+        plot_calibration(
+            args.calibration_plot, [r.confidence for r in results], right, [bool(r.prediction) for r in results]
+        )
+        print(f"calibration plot: {args.calibration_plot}")
 
 
 def run_eval_corpus(args) -> None:
@@ -148,7 +156,7 @@ def run_eval_corpus(args) -> None:
     if args.store and not args.choose:
         raise ValueError("--store needs --choose")
 
-    metrics, _, choices = evaluate_corpus(
+    metrics, runs, choices = evaluate_corpus(
         args.squad_file,
         lambda documents, index: make_qa(args, documents, index),
         args.limit,
@@ -171,6 +179,16 @@ def run_eval_corpus(args) -> None:
     if args.store:
         card = store_settings(args.reader, choices[0], args.squad_file)
         print(f"stored threshold {choices[0]['threshold']:.3f} and stop margin {choices[0]['stop_margin']} in {card}")
+    if args.calibration_plot:
+        from qa.evaluate import plot_calibration
+
+        plot_calibration(
+            args.calibration_plot,
+            [r.confidence for r in runs],
+            [r.right for r in runs],
+            [bool(r.prediction) for r in runs],
+        )
+        print(f"calibration plot: {args.calibration_plot}")
     if args.json:
         print(json.dumps({**metrics, "choices": choices} if choices else metrics))
 
@@ -270,3 +288,19 @@ def run_eval_reader(args) -> None:
         print(format_sweep(swept))
     if args.json:
         print(json.dumps({**metrics, "sweep": swept} if swept else metrics))
+
+
+def run_calibrate(args) -> None:
+    from qa.calibrate import calibrate, store_calibration
+
+    result = calibrate(lambda documents, index: make_qa(args, documents, index), args.squad_file, args.limit)
+    figures = result["confidence_fit"]
+    print(f"{figures['questions']} questions: fitted on {figures['fitted_on']}, checked on {figures['checked_on']}")
+    print(f"checked half: ECE {figures['check_ece']:.3f} (margin softmax {figures['check_ece_softmax']:.3f}), "
+          f"Brier {figures['check_brier']:.3f} ({figures['check_brier_softmax']:.3f})")  # fmt: skip
+    print(f"{'min confidence':>15}{'f1':>8}{'answered':>10}")
+    for row in figures["policies"]:
+        print(f"{row['min_confidence']:>15.2f}{row['f1']:>8.2f}{row['coverage']:>9.1f}%")
+    print(f"best policy: answer at confidence >= {result['min_confidence']:.2f}")
+    if args.store:
+        print(f"stored the confidence model and policy in {store_calibration(args.reader, result)}")

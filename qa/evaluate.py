@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from qa.confidence import calibration_report
 from qa.pipeline import QA
 from qa.read import Reader
 from qa.squad import apply_threshold, load_squad, normalize_answer, predict, score_answer, squad_v2_metrics
@@ -37,6 +38,7 @@ class QuestionResult:
     f1: float
     retrieved: list[str]
     seconds: float
+    confidence: float = 0.0  # how likely the answer (or, declined, the best candidate) is right
 
 
 def read_jsonl(path: str | Path, parse, kind: str) -> list:
@@ -77,7 +79,17 @@ def evaluate_questions(
         retrieved = [hit.paragraph.id for hit in qa.retrieve(answer.query, depth)]
         exact, f1 = score_answer(answer.text, item.answers)
         results.append(
-            QuestionResult(item.question, answer.text, item.answers, item.paragraph, exact, f1, retrieved, seconds)
+            QuestionResult(
+                item.question,
+                answer.text,
+                item.answers,
+                item.paragraph,
+                exact,
+                f1,
+                retrieved,
+                seconds,
+                answer.confidence,
+            )
         )
     return summarise(results), results
 
@@ -199,6 +211,8 @@ def summarise(results: list[QuestionResult]) -> dict:
             float(np.mean([r.paragraph in r.retrieved[:k] for r in answerable])) if answerable else None
         )
     metrics["mrr"] = float(np.mean([_mrr(r) for r in answerable])) if answerable else None
+    right = [bool(r.prediction and r.answers) and r.f1 >= 0.5 for r in results]
+    metrics.update(calibration_report([r.confidence for r in results], right, [bool(r.prediction) for r in results]))
     return metrics
 
 
@@ -236,6 +250,33 @@ def plot(path: str | Path, results: list[QuestionResult]) -> None:
     left.set(title="F1 per question", xlabel="F1", ylabel="questions")
     right.hist([r.seconds * 1000 for r in results], bins=20, color="#d0884a")
     right.set(title="Answer latency", xlabel="ms", ylabel="questions")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_calibration(path: str | Path, confidence, right, answered) -> None:
+    """A PNG with the reliability diagram of the answers given (10 equal-mass bins: mean confidence against the
+    share right) and the precision-coverage curve (answers taken most confident first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confidence, right, answered = (np.asarray(a, dtype=float) for a in (confidence, right, answered))
+    given = answered > 0
+    order = np.argsort(-confidence[given], kind="stable")
+    figure, (left, curve) = plt.subplots(1, 2, figsize=(10, 4))
+    bins = [chunk for chunk in np.array_split(np.argsort(confidence[given]), 10) if len(chunk)]
+    left.plot([0, 1], [0, 1], color="#999999", linewidth=1)
+    left.plot(
+        [confidence[given][b].mean() for b in bins], [right[given][b].mean() for b in bins], "o-", color="#4a7bd0"
+    )
+    left.set(title="Reliability (answers given)", xlabel="confidence", ylabel="share right", xlim=(0, 1), ylim=(0, 1))
+    taken = np.arange(1, len(order) + 1)
+    curve.plot(100 * taken / len(confidence), 100 * np.cumsum(right[given][order]) / taken, color="#d0884a")
+    curve.set(title="Precision against coverage", xlabel="% of all questions answered", ylabel="% of answers right")
+    curve.set_ylim(0, 100)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from qa.confidence import calibration_report
 from qa.documents import Paragraph
 from qa.models import resolve_reader
 from qa.pipeline import QA
@@ -49,6 +50,15 @@ class CorpusRun:
     retrieved: list[str]
     seconds: float
     spans: list[tuple[int, float, str]] = field(default_factory=list)  # (retrieval rank, margin, text)
+    confidence: float = 0.0  # how likely the shown answer (or, declined, the best candidate) is right
+
+    @property
+    def right(self) -> bool:
+        """The prediction is an answer with token F1 >= 0.5 against a gold answer (never for unanswerables)."""
+        return (
+            bool(self.prediction and self.example.answers)
+            and score_answer(self.prediction, self.example.answers)[1] >= 0.5
+        )
 
 
 def sample_examples(examples: list[SquadExample], limit: int | None, seed: int = 0) -> list[SquadExample]:
@@ -114,13 +124,15 @@ def answer_all(qa: QA, questions: list[SquadExample], gold_of, progress: bool = 
                 retrieved=[hit.paragraph.id for hit in answer.hits],
                 seconds=seconds,
                 spans=[(rank_of[(c.doc_id, c.paragraph)], c.score, c.text) for c in answer.candidates],
+                confidence=answer.confidence,
             )
         )
     return runs
 
 
 def corpus_metrics(runs: list[CorpusRun]) -> dict:
-    """SQuAD 2.0 figures of the predictions, retrieval recall@1/@3 of the gold paragraph, latency."""
+    """SQuAD 2.0 figures of the predictions, retrieval recall@1/@3 of the gold paragraph, latency, and how well
+    the answers' confidences are calibrated (``qa.confidence.calibration_report``)."""
     examples = [run.example for run in runs]
     metrics = squad_v2_metrics(examples, {run.example.id: run.prediction for run in runs})
     answerable = [run for run in runs if run.gold]
@@ -131,6 +143,11 @@ def corpus_metrics(runs: list[CorpusRun]) -> dict:
     latencies = 1000 * np.array([run.seconds for run in runs])
     metrics["latency_ms_p50"] = float(np.percentile(latencies, 50))
     metrics["latency_ms_p95"] = float(np.percentile(latencies, 95))
+    metrics.update(
+        calibration_report(
+            [run.confidence for run in runs], [run.right for run in runs], [bool(run.prediction) for run in runs]
+        )
+    )
     return metrics
 
 

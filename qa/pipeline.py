@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qa.answers import Answer, Citation
 from qa.chat import History, understand
+from qa.confidence import card_min_confidence, with_confidence
 from qa.documents import Paragraph, document_paths
 from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
@@ -104,6 +105,8 @@ class QA:
     ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.cluster.RayEmbedder``
     (default: the embedder, in this process); it must be the same model as ``embedder``.
     ``readings``: how many readings of a follow-up the documents choose among (1: the rules' reading alone).
+    ``min_confidence``: answer only when the answer is at least this likely right (default: the reader card's,
+    chosen end to end on held-out training articles; none for a reader without a confidence model).
 
     >>> qa = QA(documents_dir="seeds", index_dir="index")
     >>> qa.answer("Where did the meeting take place?").text
@@ -123,6 +126,7 @@ class QA:
         evidence_window: float = EVIDENCE_WINDOW,
         bulk_encoder: TextEncoder | None = None,
         readings: int = DEFAULT_READINGS,
+        min_confidence: float | None = None,
     ):
         self.documents_dir = Path(documents_dir)
         self.index_dir = Path(index_dir)
@@ -135,6 +139,7 @@ class QA:
         self.evidence_window = evidence_window
         self.bulk_encoder = bulk_encoder
         self.readings = readings
+        self.min_confidence_override = min_confidence
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
         self._reader: Reader | None = None
@@ -154,6 +159,13 @@ class QA:
             if self._reader is None:
                 self._reader = Reader(self.reader_name, threshold=self.threshold_override, backend=self.backend)
             return self._reader
+
+    @property
+    def min_confidence(self) -> float | None:
+        """The confidence an answer needs (None: the margin threshold alone decides)."""
+        if self.min_confidence_override is not None:
+            return self.min_confidence_override
+        return card_min_confidence(self.reader.card)
 
     @property
     def stop_margin(self) -> float:
@@ -196,7 +208,14 @@ class QA:
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
         spans = reader.read(as_asked(understood), [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
         candidates = [cite(hits[span.passage_index].paragraph, span) for span in spans if span.text]
-        citations = [c for c in candidates if c.score > reader.threshold]
+        candidates = with_confidence(reader.confidence_model, understood, candidates, hits)
+        needed = self.min_confidence
+
+        def passes(candidate: Citation) -> bool:
+            return candidate.score > reader.threshold and candidate.confidence >= (needed or 0.0)
+
+        # the best span decides: answered when it passes, with every other span that passes as a citation
+        citations = [c for c in candidates if passes(c)] if candidates and passes(candidates[0]) else []
         evidence = [] if citations else [c for c in candidates if c.score > reader.threshold - self.evidence_window]
         return Answer(
             text=citations[0].text if citations else "",
@@ -211,6 +230,8 @@ class QA:
             evidence=evidence[:1],
             threshold=reader.threshold,
             clarify=clarify,
+            calibrated=reader.confidence_model is not None,
+            min_confidence=needed,
         )
 
     def _choose(self, readings: list[tuple[str, str]], retrieved: list[list[Hit]]) -> tuple[int, tuple[str, ...]]:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BatchEncoding
 
+from qa.confidence import ConfidenceModel
 from qa.models import resolve_reader
 from qa.runtime import choose_backend, load_encoder
 
@@ -163,6 +164,7 @@ class Reader:
             self.model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)
             self.model.to(self.device).eval()
         self.card = read_card(path)
+        self.confidence_model = ConfidenceModel.from_card(self.card)  # None: confidences are margin softmaxes
         self.threshold = threshold if threshold is not None else float(self.card.get("threshold", 0.0))
         self.max_length = max_length
         self.stride = stride

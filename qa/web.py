@@ -19,10 +19,13 @@ import gradio as gr
 
 from qa.chat import escape, render_markdown
 from qa.chat import turns as chat_turns
+from qa.confidence import card_min_confidence
 from qa.converters import SUFFIXES, DocumentError
 from qa.documents import MAX_DOCUMENT_BYTES
 from qa.library import add_document, list_documents, remove_document
+from qa.models import resolve_reader
 from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError, Unavailable
+from qa.read import read_card
 from qa.smalltalk import kind as small_talk_kind
 from qa.smalltalk import reply as small_talk
 
@@ -61,6 +64,14 @@ def respond(qa: QA, message: str, history: list) -> str | gr.ChatMessage:
     except Exception as error:  # the page must keep serving; the log keeps the traceback
         log.exception("Answering failed")
         return f"**Sorry, something went wrong while answering: {escape(type(error).__name__)}.**"
+
+
+def policy(qa: QA) -> str:
+    """The answer policy in words (read from the reader card: the model is not loaded for it)."""
+    needed = qa.min_confidence_override
+    if needed is None:
+        needed = card_min_confidence(read_card(resolve_reader(qa.reader_name)))
+    return f"It answers when an answer is at least {round(100 * needed)}% likely right." if needed is not None else ""
 
 
 def titles(qa: QA) -> list[str]:
@@ -150,7 +161,7 @@ def build_app(qa: QA | None = None, concurrency: int = CONCURRENCY, max_queue: i
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         gr.Markdown(
             "## Ask your documents\nAnswers are copied word for word from the documents, "
-            "with the paragraph they come from and the answer highlighted."
+            f"with the paragraph they come from and the answer highlighted. {policy(qa)}"
         )
         Chat(
             fn=lambda message, history: respond(qa, message, history),

@@ -251,14 +251,18 @@ def test_the_unsure_view_marks_the_candidate_differently(page, tmp_path):
     (tmp_path / "docs").mkdir()
     shutil.copy(ROOT / "seeds" / SEED_DOC, tmp_path / "docs" / SEED_DOC)
     probe = QA(tmp_path / "docs", tmp_path / "index")
-    margin = probe.answer(MEETING).score
-    app, url = serve(QA(tmp_path / "docs", tmp_path / "index", threshold=margin + 1.0))  # just out of reach
+    sure = probe.answer(MEETING).confidence
+    needed = min(1.0, sure + 0.01)  # the answer policy just out of reach
+    app, url = serve(QA(tmp_path / "docs", tmp_path / "index", min_confidence=needed))
     try:
         open_chat(page, url)
+        assert f"at least {round(100 * needed)}% likely right" in page.locator("body").inner_text()  # the policy
         reply = ask(page, MEETING)
         assert reply.locator("strong").first.inner_text().startswith("Not sure")
         assert reply.locator("u").first.inner_text() == "Ayn Issa" and reply.locator("mark").count() == 0
-        assert "confidence" in reply.inner_text()
+        text = reply.inner_text()
+        assert f"{min(max(round(100 * sure), 1), 99)}% likely right" in text  # the candidate's calibrated confidence
+        assert f"need: {min(max(round(100 * needed), 1), 99)}% likely right" in text
         keep_screenshot(page, "browser-unsure.png")
         hopeless = ask(page, "Who won the 2018 football World Cup?")
         assert hopeless.locator("strong").first.inner_text().startswith("I could not find")

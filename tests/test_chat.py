@@ -1,6 +1,8 @@
+from dataclasses import replace
+
 import pytest
 
-from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, confidence, percent
+from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, likelihood, margin_probability, percent
 from qa.chat import answer_text, escape, render_markdown, turns, understand, without_request
 from qa.documents import Paragraph
 from qa.retrieve import Hit
@@ -90,7 +92,7 @@ def test_escape_neutralises_html_and_markdown():
 
 def answer_with(passage, start, end):
     paragraph = Paragraph("news.txt", 2, passage, 0, len(passage))
-    citation = Citation("news.txt", 2, start, end, passage, 3.0)
+    citation = Citation("news.txt", 2, start, end, passage, 3.0, confidence=margin_probability(3.0))
     return Answer(passage[start:end], 3.0, [citation], [Hit(paragraph, 0.1, 0.5, 1, 2.0, 1)])
 
 
@@ -145,24 +147,36 @@ def test_no_answer_says_so():
 def test_confident_answers_show_their_confidence():
     start = PASSAGE.index("Ayn Issa")
     markdown = render_markdown(answer_with(PASSAGE, start, start + 8))
-    assert "confidence 95%" in markdown  # margin 3.0 -> 1 / (1 + e^-3)
+    assert "confidence 95%" in markdown  # uncalibrated: margin 3.0 -> 1 / (1 + e^-3)
+
+
+def test_calibrated_confidence_reads_in_whole_percents_within_1_and_99():
+    start = PASSAGE.index("Ayn Issa")
+    uncalibrated = answer_with(PASSAGE, start, start + 8)
+    sure = replace(uncalibrated.citations[0], confidence=0.9996)
+    markdown = render_markdown(replace(uncalibrated, citations=[sure], calibrated=True))
+    assert "99% likely right" in markdown and "confidence" not in markdown
+    assert likelihood(0.724, calibrated=True) == "72% likely right"
+    assert likelihood(0.001, calibrated=True) == "1% likely right"
 
 
 def test_percentages_near_0_and_100_keep_the_digits_that_tell_them_apart():
     assert percent(0.95) == "95%" and percent(1.0) == "100%" and percent(0.0) == "0%"
-    assert percent(confidence(9.0)) == "99.99%" and percent(confidence(10.0)) == "99.995%"
-    assert percent(confidence(-9.0)) == "0.01%" and percent(confidence(15.0)) == ">99.9999%"
+    assert percent(margin_probability(9.0)) == "99.99%" and percent(margin_probability(10.0)) == "99.995%"
+    assert percent(margin_probability(-9.0)) == "0.01%" and percent(margin_probability(15.0)) == ">99.9999%"
 
 
 def test_unsure_answers_show_the_candidate_underlined_and_say_so():
     start = PASSAGE.index("Ayn Issa")
-    candidate = Citation("news.txt", 2, start, start + 8, PASSAGE, -0.5)
+    candidate = Citation("news.txt", 2, start, start + 8, PASSAGE, -0.5, confidence=margin_probability(-0.5))
     unsure = Answer("", -0.5, [], [], candidates=[candidate], evidence=[candidate], threshold=0.5)
     markdown = render_markdown(unsure)
     first, *rest = markdown.splitlines()
     assert first == f"**{escape(NOT_SURE)}**" and answer_text(markdown) == ""
     assert "<u>Ayn Issa</u>" in markdown and "<mark>" not in markdown
-    assert "confidence 38%" in markdown and "needed: 62%" in markdown
+    assert "confidence 38%" in markdown and "need: confidence 62%" in markdown
+    calibrated = replace(unsure, calibrated=True, min_confidence=0.6, evidence=[replace(candidate, confidence=0.31)])
+    assert "31% likely right" in render_markdown(calibrated) and "need: 60% likely right" in render_markdown(calibrated)
     hopeless = Answer("", -9.0, [], [], candidates=[candidate], evidence=[], threshold=0.5)
     assert render_markdown(hopeless) == f"**{escape(NO_ANSWER)}**"  # no misleading passage
 

@@ -214,7 +214,7 @@ def test_ask_shows_the_closest_candidate_when_not_sure(seeds_copy, tmp_path, cap
     score = json.loads(capsys.readouterr().out)["score"]
     assert main(["ask", "Where did the meeting take place?", f"--threshold={score + 1}", *args]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("Not sure") and "[Ayn Issa]" in out[2] and "confidence" in out[1]
+    assert out[0].startswith("Not sure") and "[Ayn Issa]" in out[2] and "likely right" in out[1]
     assert main(["ask", "Where did the meeting take place?", f"--threshold={score + 9}", *args]) == 0
     assert capsys.readouterr().out.strip() == "I could not find that in the documents."
 

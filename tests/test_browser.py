@@ -288,6 +288,7 @@ def test_the_chat_asks_back_with_choices_that_answer_when_clicked(page, seed_ser
     assert "Do you mean" in reply.inner_text()
     choice = page.get_by_role("button", name="What did Raqqa24 say?")
     choice.wait_for()
+    keep_screenshot(page, "browser-clarify.png")
     before = bot.count()
     choice.click()
     answered = bot.nth(before)
@@ -299,4 +300,3 @@ def test_the_chat_asks_back_with_choices_that_answer_when_clicked(page, seed_ser
     assert page.locator('[data-testid="user"]').last.inner_text().strip().startswith("<b>Where</b> did")
     assert_no_injection(page)
     assert not page.errors
-    keep_screenshot(page, "browser-clarify.png")

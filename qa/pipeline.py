@@ -42,6 +42,10 @@ DEFAULT_STOP_MARGIN = 0.0
 # 1 of 6 unanswerable seed questions, 2 of 16 out-of-corpus ones and 18% of SQuAD's unanswerables; 4 would
 # reach 2 in 3 declined answerable questions but mislead on a third of the unanswerable ones.
 EVIDENCE_WINDOW = 2.0
+# The reader answers one question at a time on one ONNX Runtime thread. On the 2-core machine, the 45 seed
+# questions x 3 through ``QA.answer`` take p50 27-30 ms on 1 thread against 50 ms on 2 (two runs each): its small
+# batches gain nothing from a second thread. Bulk reading (``qa eval-reader``) keeps every thread.
+ANSWER_THREADS = 1
 # A follow-up is read up to this many ways (``qa.followup.readings``): the rules' reading and the question with
 # its pronoun standing for each other earlier referent that agrees with it; the documents choose.
 DEFAULT_READINGS = 3
@@ -157,7 +161,9 @@ class QA:
     def reader(self) -> Reader:
         with self._lock:
             if self._reader is None:
-                self._reader = Reader(self.reader_name, threshold=self.threshold_override, backend=self.backend)
+                self._reader = Reader(
+                    self.reader_name, threshold=self.threshold_override, backend=self.backend, threads=ANSWER_THREADS
+                )
             return self._reader
 
     @property

@@ -127,7 +127,8 @@ def best_spans(
 
 
 class Reader:
-    """An extractive QA model with its tokenizer, decoding settings and no-answer threshold."""
+    """An extractive QA model with its tokenizer, decoding settings and no-answer threshold. ``threads``: the ONNX
+    Runtime intra-op threads (default: torch's thread count)."""
 
     def __init__(
         self,
@@ -141,6 +142,7 @@ class Reader:
         device: str | None = None,
         backend: str | None = None,
         quantize: str | None = None,
+        threads: int | None = None,
     ):
         path = resolve_reader(model_name_or_path)
         self.name = str(path)
@@ -159,6 +161,7 @@ class Reader:
                 self.tokenizer.model_input_names,
                 ["start_logits", "end_logits"],
                 self.quantize,
+                threads,
             )
         else:
             self.model = AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32)

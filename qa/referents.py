@@ -1,16 +1,21 @@
 """What a pronoun can stand for: the noun phrases and answers of earlier turns, each with the kind of thing it
 names, and the agreement check between a pronoun and a candidate.
 
-No parser: word lists and capitalisation. A candidate is one of
+No parser: word lists and capitalisation. A candidate is of one kind:
 
-- ``person`` (he, she, him, his, her): the answer to a who-question, a title or a person noun ("Colonel Ryan
-  Dillon", "the spokesperson", "the engineer");
-- ``group`` (they, them, their; also "it" for an organisation): a plural noun phrase, an organisation word
-  or an acronym ("the militants", "the Raqqa Civil Council", "the SDF");
-- ``thing`` (it, its, that place, there): any other noun phrase ("the meeting", "Ayn Issa");
+- ``person`` (he, she, him, his, her): a title or a person noun ("Colonel Ryan Dillon", "the spokesperson"),
+  or the common-noun answer to a who-question;
+- ``name``: a capitalised name, which may be a person, a place or an organisation ("Ryan Dillon", "Ayn Issa",
+  "Raqqa24"): it agrees with he, they and it alike;
+- ``group`` (they, and "it" for an organisation): an organisation word or an acronym ("the Coalition", "the
+  Raqqa Civil Council", "the SDF"); ``plural`` (they): a plural noun phrase ("the militants", "US officers");
+- ``thing`` (it, its): any other noun phrase ("the meeting", "the harbour lighthouse");
 - ``quantity``: a number, a date, an amount ("40", "at least 700", "Thursday, October 12", "1874"). No
   pronoun stands for one: "How many engineers did the firm hire?" / "40" + "Where do they work?" is about
   the engineers, never "Where do 40 work?".
+
+``agrees`` (strict) picks a replacement referent; ``conflicts`` (loose) only rejects what surely cannot be meant,
+since "they" may be one person ("the spokesperson") and "aircraft" is a plural without an "s".
 """
 
 from __future__ import annotations

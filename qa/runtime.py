@@ -156,8 +156,10 @@ def load_encoder(
     input_names: Sequence[str],
     output_names: Sequence[str],
     quantize: str | None = None,
+    threads: int | None = None,
 ) -> OnnxEncoder:
-    """The ONNX Runtime encoder for the model in ``folder``: from the cache, else exported now (once)."""
+    """The ONNX Runtime encoder for the model in ``folder``: from the cache, else exported now (once); it runs on
+    ``threads`` intra-op threads (default: torch's thread count)."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantisation {quantize!r}; choose int8 or none.")
     folder = Path(folder)
@@ -165,4 +167,4 @@ def load_encoder(
     if not target.is_file():
         log.info("exporting %s %s to ONNX (once): %s", kind, folder, target)
         export(load_model(), target, input_names, output_names, quantize)
-    return OnnxEncoder(target, threads=torch.get_num_threads())
+    return OnnxEncoder(target, threads=threads or torch.get_num_threads())

@@ -146,3 +146,12 @@ def test_below_the_threshold_the_real_reader_shows_its_evidence(seed_qa):
     assert "<u>Ayn Issa</u>" in render_markdown(unsure)
     hopeless = seed_qa.answer("Who won the 2018 football World Cup?")
     assert hopeless.text == "" and hopeless.evidence == [] and hopeless.candidates
+
+
+@needs_trained_reader
+def test_the_answering_reader_runs_on_one_onnx_thread(seed_qa):
+    """One question at a time reads faster on one thread (see ``ANSWER_THREADS``); bulk readers keep them all."""
+    from qa.pipeline import ANSWER_THREADS
+
+    assert seed_qa.reader.backend == "onnx"
+    assert seed_qa.reader.encoder.session.get_session_options().intra_op_num_threads == ANSWER_THREADS == 1

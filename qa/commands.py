@@ -115,16 +115,8 @@ def run_ask(args) -> None:
 
 
 def run_eval(args) -> None:
-    from qa.evaluate import (
-        evaluate_conversations,
-        evaluate_questions,
-        format_table,
-        load_conversations,
-        load_questions,
-        plot,
-        plot_calibration,
-        write_report,
-    )
+    from qa.evaluate import evaluate_questions, format_table, load_questions, plot, plot_calibration, write_report
+    from qa.evaluate_conversations import evaluate_conversations, load_conversations
 
     if bool(args.questions) == bool(args.conversations):
         raise ValueError("give a question set or --conversations FILE (one of the two)")

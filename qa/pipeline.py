@@ -20,8 +20,8 @@ from qa.documents import Paragraph, document_paths
 from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
 from qa.read import Reader, Span
+from qa.readings import DEFAULT_READINGS, choose_reading
 from qa.retrieve import Hit, Retriever
-from qa.squad import normalize_answer
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,6 @@ EVIDENCE_WINDOW = 2.0
 # questions x 3 through ``QA.answer`` take p50 27-30 ms on 1 thread against 50 ms on 2 (two runs each): its small
 # batches gain nothing from a second thread. Bulk reading (``qa eval-reader``) keeps every thread.
 ANSWER_THREADS = 1
-# A follow-up is read up to this many ways (``qa.followup.readings``): the rules' reading and the question with
-# its pronoun standing for each other earlier referent that agrees with it; the documents choose.
-DEFAULT_READINGS = 3
-# The rules' reading is kept unless another reading's answer margin beats it by this much (chosen on
-# seeds/conversations.jsonl, the development set, with ``benchmarks/bench_conversations.py``).
-READING_PRIOR = 1.0
-# Two readings whose answers differ, both above the threshold and within this margin of each other: the chat asks
-# back which one the user means (``Answer.clarify``).
-CLARIFY_WINDOW = 1.0
 
 
 class QuestionError(ValueError):
@@ -208,7 +199,11 @@ class QA:
             for understood, query in understand(question, history, self.readings)
         ]
         retrieved = [self.retrieve(query, top_k) for _, query in readings]
-        chosen, clarify = self._choose(readings, retrieved) if len(readings) > 1 else (0, ())
+        chosen, clarify = 0, ()
+        if len(readings) > 1 and all(retrieved):
+            questions = [as_asked(understood) for understood, _ in readings]
+            chosen, rival = choose_reading(self.reader, questions, [hits[0].paragraph.text for hits in retrieved])
+            clarify = (readings[chosen][0], readings[rival][0]) if rival is not None else ()
         (understood, query), hits = readings[chosen], retrieved[chosen]
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
@@ -239,27 +234,6 @@ class QA:
             calibrated=reader.confidence_model is not None,
             min_confidence=needed,
         )
-
-    def _choose(self, readings: list[tuple[str, str]], retrieved: list[list[Hit]]) -> tuple[int, tuple[str, ...]]:
-        """The reading the documents answer most surely, and what to ask back. Each reading's top passage is
-        read in one batch; the rules' reading (the first) keeps its place unless another's margin beats it by
-        ``READING_PRIOR``. When another reading gets a different answer, both above the threshold and within
-        ``CLARIFY_WINDOW``, both readings are returned to ask "Do you mean A or B?"."""
-        if not all(retrieved):
-            return 0, ()
-        reader = self.reader
-        spans = reader.read_pairs([as_asked(u) for u, _ in readings], [hits[0].paragraph.text for hits in retrieved])
-        scores = [span.score + (READING_PRIOR if position == 0 else 0.0) for position, span in enumerate(spans)]
-        best = max(range(len(spans)), key=scores.__getitem__)
-        rivals = [
-            position
-            for position, span in enumerate(spans)
-            if position != best
-            and min(span.score, spans[best].score) > reader.threshold
-            and normalize_answer(span.text) != normalize_answer(spans[best].text)
-            and abs(spans[best].score - span.score) < CLARIFY_WINDOW
-        ]
-        return best, (readings[best][0], readings[rivals[0]][0]) if rivals else ()
 
     def _documents_fingerprint(self) -> tuple:
         """Names, sizes and modification times of the documents: changes when any file does."""

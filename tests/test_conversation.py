@@ -11,7 +11,7 @@ import pytest
 from qa.answers import CLARIFY, answer_record
 from qa.chat import render_markdown
 from qa.cli import main
-from qa.evaluate import load_conversations
+from qa.evaluate_conversations import load_conversations
 from qa.followup import readings, resolve
 from qa.referents import NAME, PERSON, PLURAL, QUANTITY, THING, kind_of, noun_phrases
 from qa.smalltalk import kind, reply

@@ -5,7 +5,7 @@ import pytest
 
 from qa.answers import NO_ANSWER
 from qa.chat import escape, render_markdown
-from qa.evaluate import evaluate_conversations, load_conversations
+from qa.evaluate_conversations import evaluate_conversations, load_conversations
 from qa.followup import is_elliptical, resolve
 from qa.squad import score_answer
 from qa.web import build_app, launch_options

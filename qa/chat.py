@@ -72,8 +72,8 @@ def turns(history: History | None) -> list[tuple[str, str]]:
     for item in history or []:
         if isinstance(item, dict):
             content = _plain(item.get("content"))
-            if item.get("role") == "user":  # the page shows the user's text escaped: read it back as typed
-                pairs.append((unescape(content), ""))
+            if item.get("role") == "user":
+                pairs.append((content, ""))
             elif item.get("role") == "assistant" and pairs:
                 pairs[-1] = (pairs[-1][0], content)
         elif isinstance(item, (list, tuple)) and len(item) == 2:

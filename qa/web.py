@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.chat import escape, render_markdown
+from qa.chat import escape, render_markdown, unescape
 from qa.chat import turns as chat_turns
 from qa.confidence import card_min_confidence
 from qa.converters import SUFFIXES, DocumentError
@@ -100,11 +100,17 @@ class Chat(gr.ChatInterface):
 
 def safe_history(history, turns: int = HISTORY_TURNS, max_chars: int = HISTORY_CHARS) -> list[tuple[str, str]]:
     """The last ``turns`` (question, answer) pairs of a history sent by the browser (untrusted), as plain
-    text without control characters or lone surrogates, each message cut to ``max_chars``; small talk
-    ("hello", "thanks") is no turn a follow-up can lean on."""
-    pairs = [pair for pair in chat_turns(history if isinstance(history, list) else []) if not small_talk_kind(pair[0])]
-    pairs = pairs[-turns:]
-    return [(_safe_text(question, max_chars), _safe_text(answer, max_chars)) for question, answer in pairs]
+    text without control characters or lone surrogates, each message cut to ``max_chars``; the user's messages
+    as typed (the page shows them escaped); small talk ("hello", "thanks") is no turn a follow-up can lean on."""
+    kept: list[tuple[str, str]] = []
+    for question, answer in reversed(chat_turns(history if isinstance(history, list) else [])):
+        question = unescape(question[: 4 * max_chars])  # the page shows the user's text escaped: read it as typed
+        if small_talk_kind(question):
+            continue
+        kept.append((question, answer))
+        if len(kept) == turns:
+            break
+    return [(_safe_text(question, max_chars), _safe_text(answer, max_chars)) for question, answer in reversed(kept)]
 
 
 def _safe_text(text: str, max_chars: int) -> str:

@@ -179,9 +179,3 @@ def test_unsure_answers_show_the_candidate_underlined_and_say_so():
     assert "31% likely right" in render_markdown(calibrated) and "need: 60% likely right" in render_markdown(calibrated)
     hopeless = Answer("", -9.0, [], [], candidates=[candidate], evidence=[], threshold=0.5)
     assert render_markdown(hopeless) == f"**{escape(NO_ANSWER)}**"  # no misleading passage
-
-
-def test_the_users_escaped_text_is_read_back_as_typed():
-    """The page shows a user's message escaped; the history it sends back is read as the user typed it."""
-    typed = "What did <b>they</b> say (2017)?"
-    assert turns([{"role": "user", "content": escape(typed)}]) == [(typed, "")]

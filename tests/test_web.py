@@ -169,3 +169,18 @@ def test_app_py_listens_on_loopback_only(tiny_qa, tiny_reader_dir):
             _, err = process.communicate()
     assert "without --auth" not in err
     assert "Traceback" not in err
+
+
+def test_the_pages_escaped_user_text_is_read_back_as_typed_and_small_talk_is_no_turn():
+    """The page shows a user's message escaped; the history it sends back is read as the user typed it."""
+    from qa.chat import escape
+    from qa.web import safe_history
+
+    typed = "What did <b>they</b> say (2017)?"
+    history = [
+        {"role": "user", "content": escape(typed)},
+        {"role": "assistant", "content": "**x**"},
+        {"role": "user", "content": "thanks!"},
+        {"role": "assistant", "content": "You're welcome."},
+    ]
+    assert safe_history(history) == [(typed, "**x**")]

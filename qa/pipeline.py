@@ -133,6 +133,10 @@ class QA:
         self.backend = backend
         self.evidence_window = evidence_window
         self.bulk_encoder = bulk_encoder
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence is a probability between 0 and 1, not {min_confidence}.")
+        if readings < 1:
+            raise ValueError(f"readings must be at least 1, not {readings}.")
         self.readings = readings
         self.min_confidence_override = min_confidence
         self._lock = threading.RLock()

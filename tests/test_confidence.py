@@ -87,3 +87,13 @@ def test_a_reader_without_a_model_falls_back_to_the_margin_softmax(seeds_copy, t
     assert not answer.calibrated and tiny_qa.min_confidence is None
     for candidate in answer.candidates:
         assert math.isclose(candidate.confidence, margin_probability(candidate.score))
+
+
+def test_a_policy_outside_0_to_1_is_refused_with_a_clear_message(seeds_copy, tmp_path, capsys):
+    from qa.cli import main
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        QA(seeds_copy, tmp_path / "index", min_confidence=80)
+    args = ["ask", "Where?", "--documents", str(seeds_copy), "--index", str(tmp_path / "index")]
+    assert main([*args, "--min-confidence", "1.5"]) == 1
+    assert "between 0 and 1" in capsys.readouterr().err

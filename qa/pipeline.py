@@ -206,15 +206,17 @@ class QA:
             for understood, query in understand(question, history, self.readings)
         ]
         retrieved = [self.retrieve(query, top_k) for _, query in readings]
-        chosen, clarify = 0, ()
+        chosen, clarify, first = 0, (), None
         if len(readings) > 1 and all(retrieved):
             questions = [as_asked(understood) for understood, _ in readings]
-            chosen, rival = choose_reading(self.reader, questions, [hits[0].paragraph.text for hits in retrieved])
+            top_passages = [hits[0].paragraph.text for hits in retrieved]
+            chosen, rival, first = choose_reading(self.reader, questions, top_passages)
             clarify = (readings[chosen][0], readings[rival][0]) if rival is not None else ()
         (understood, query), hits = readings[chosen], retrieved[chosen]
         reader = self.reader
         stop_margin = self.stop_margin if self.stop_margin < float("inf") else None
-        spans = reader.read(as_asked(understood), [hit.paragraph.text for hit in hits], stop_margin=stop_margin)
+        passages = [hit.paragraph.text for hit in hits]
+        spans = reader.read(as_asked(understood), passages, stop_margin=stop_margin, first=first)
         candidates = [cite(hits[span.passage_index].paragraph, span) for span in spans if span.text]
         candidates = with_confidence(reader.confidence_model, understood, candidates, hits)
         needed = self.min_confidence

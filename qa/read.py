@@ -187,19 +187,22 @@ class Reader:
             raise ValueError("quantize='int8' needs the ONNX backend (local folder, CPU, QA_BACKEND=onnx).")
         return "int8" if asked == "int8" else None
 
-    def read(self, question: str, passages: list[str], stop_margin: float | None = None) -> list[Span]:
+    def read(
+        self, question: str, passages: list[str], stop_margin: float | None = None, first: Span | None = None
+    ) -> list[Span]:
         """Best span in each passage for one question, best first.
 
         Without ``stop_margin`` all passages go through one batched forward pass. With it, ``passages`` are
         taken as ranked best first: the top passage is read alone, and when its span's score reaches
         ``stop_margin`` the others are not read (only the top passage's span is returned); otherwise the
-        rest are read in one batch.
+        rest are read in one batch. ``first``: the top passage's span for this question, already read (a
+        follow-up's chosen reading): it is not read again.
         """
-        if stop_margin is None or len(passages) < 2:
+        if first is None and (stop_margin is None or len(passages) < 2):
             spans = self.read_pairs([question] * len(passages), passages)
         else:
-            spans = self.read_pairs([question], passages[:1])
-            if spans[0].score < stop_margin:
+            spans = [replace(first, passage_index=0)] if first else self.read_pairs([question], passages[:1])
+            if len(passages) > 1 and (stop_margin is None or spans[0].score < stop_margin):
                 rest = self.read_pairs([question] * (len(passages) - 1), passages[1:])
                 spans += [replace(span, passage_index=span.passage_index + 1) for span in rest]
         return sorted(spans, key=lambda span: span.score, reverse=True)

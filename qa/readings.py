@@ -4,7 +4,7 @@ the chat ask back ("Do you mean A or B?")."""
 
 from __future__ import annotations
 
-from qa.read import Reader
+from qa.read import Reader, Span
 from qa.squad import normalize_answer
 
 # A follow-up is read up to this many ways (``qa.followup.readings``): the rules' reading and the question with
@@ -20,11 +20,11 @@ READING_PRIOR = 1.0
 CLARIFY_WINDOW = 1.0
 
 
-def choose_reading(reader: Reader, questions: list[str], passages: list[str]) -> tuple[int, int | None]:
-    """(the reading to answer, a rival reading to ask back about or None), given each reading's question and its
-    best-ranked passage. The rules' reading (the first) keeps its place unless another's margin beats it by
-    ``READING_PRIOR``; a rival has a different answer, both margins above the threshold and within
-    ``CLARIFY_WINDOW`` of each other."""
+def choose_reading(reader: Reader, questions: list[str], passages: list[str]) -> tuple[int, int | None, Span]:
+    """(the reading to answer, a rival reading to ask back about or None, the chosen reading's span in its
+    passage), given each reading's question and its best-ranked passage. The rules' reading (the first) keeps its
+    place unless another's margin beats it by ``READING_PRIOR``; a rival has a different answer, both margins
+    above the threshold and within ``CLARIFY_WINDOW`` of each other."""
     spans = reader.read_pairs(questions, passages)
     scores = [span.score + (READING_PRIOR if position == 0 else 0.0) for position, span in enumerate(spans)]
     best = max(range(len(spans)), key=scores.__getitem__)
@@ -36,4 +36,4 @@ def choose_reading(reader: Reader, questions: list[str], passages: list[str]) ->
         and normalize_answer(span.text) != normalize_answer(spans[best].text)
         and abs(spans[best].score - span.score) < CLARIFY_WINDOW
     ]
-    return best, rivals[0] if rivals else None
+    return best, rivals[0] if rivals else None, spans[best]

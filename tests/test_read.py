@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -131,3 +133,17 @@ def test_early_stop_skips_lower_passages_only_when_the_top_one_is_confident():
     assert unsure == everything
     buried = reader.read(question, [other, UNSEEN_PARAGRAPH, other], stop_margin=everything[0].score + 0.01)
     assert buried[0].passage_index == 1 and buried[0].text == everything[0].text  # indices stay in input order
+
+
+@needs_trained_reader
+def test_a_top_span_already_read_is_reused_not_read_again():
+    reader = Reader()
+    other = "The committee meets every spring to review the budget of the regional museum and its archive."
+    question = "Who designed the Harbour Library?"
+    everything = reader.read(question, [UNSEEN_PARAGRAPH, other, other])
+    first = reader.read_pairs([question], [UNSEEN_PARAGRAPH])[0]
+    assert reader.read(question, [UNSEEN_PARAGRAPH, other, other], first=first) == everything
+    # confident enough to stop: nothing else is read, and the given span comes back as the top passage's
+    planted = replace(first, score=first.score + 100.0, passage_index=5)
+    stopped = reader.read(question, [UNSEEN_PARAGRAPH, other, other], stop_margin=first.score, first=planted)
+    assert stopped == [replace(planted, passage_index=0)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qa.answers import Answer, Citation
 from qa.chat import History, understand
-from qa.confidence import card_min_confidence, with_confidence
+from qa.confidence import with_confidence
 from qa.documents import Paragraph, document_paths
 from qa.embed import Embedder, TextEncoder
 from qa.index import Index, open_index
@@ -169,7 +169,8 @@ class QA:
         """The confidence an answer needs (None: the margin threshold alone decides)."""
         if self.min_confidence_override is not None:
             return self.min_confidence_override
-        return card_min_confidence(self.reader.card)
+        stored = self.reader.card.get("min_confidence")  # the model is parsed once, with the reader
+        return float(stored) if stored is not None and self.reader.confidence_model is not None else None
 
     @property
     def stop_margin(self) -> float:
@@ -194,8 +195,12 @@ class QA:
 
     def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:
         """The paragraphs most relevant to ``query`` (a "?" added where it has none: ``as_asked``), best first."""
+        return self.retrieve_each([query], top_k)[0]
+
+    def retrieve_each(self, queries: list[str], top_k: int | None = None) -> list[list[Hit]]:
+        """``retrieve`` for each query (a follow-up's readings), the documents folder checked once."""
         self.index()
-        return self._retriever.retrieve(as_asked(query), top_k or self.top_k)
+        return [self._retriever.retrieve(as_asked(query), top_k or self.top_k) for query in queries]
 
     def answer(self, question: str, history: History | None = None, top_k: int | None = None) -> Answer:
         """Answer ``question`` from the documents; ``history`` (earlier turns) resolves follow-ups."""
@@ -205,7 +210,7 @@ class QA:
             (without_controls(understood), without_controls(query))
             for understood, query in understand(question, history, self.readings)
         ]
-        retrieved = [self.retrieve(query, top_k) for _, query in readings]
+        retrieved = self.retrieve_each([query for _, query in readings], top_k)
         chosen, clarify, first = 0, (), None
         if len(readings) > 1 and all(retrieved):
             questions = [as_asked(understood) for understood, _ in readings]

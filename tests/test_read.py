@@ -120,11 +120,14 @@ def test_trained_reader_answers_an_unseen_paragraph_and_declines_what_it_cannot_
     assert not unanswerable.is_answer(reader.threshold)
 
 
+OTHER_PARAGRAPH = "The committee meets every spring to review the budget of the regional museum and its archive."
+HARBOUR_QUESTION = "Who designed the Harbour Library?"
+
+
 @needs_trained_reader
 def test_early_stop_skips_lower_passages_only_when_the_top_one_is_confident():
     reader = Reader()
-    other = "The committee meets every spring to review the budget of the regional museum and its archive."
-    question = "Who designed the Harbour Library?"
+    other, question = OTHER_PARAGRAPH, HARBOUR_QUESTION
     everything = reader.read(question, [UNSEEN_PARAGRAPH, other, other])
     assert len(everything) == 3 and everything[0].passage_index == 0
     confident = reader.read(question, [UNSEEN_PARAGRAPH, other, other], stop_margin=everything[0].score - 0.01)
@@ -138,8 +141,7 @@ def test_early_stop_skips_lower_passages_only_when_the_top_one_is_confident():
 @needs_trained_reader
 def test_a_top_span_already_read_is_reused_not_read_again():
     reader = Reader()
-    other = "The committee meets every spring to review the budget of the regional museum and its archive."
-    question = "Who designed the Harbour Library?"
+    other, question = OTHER_PARAGRAPH, HARBOUR_QUESTION
     everything = reader.read(question, [UNSEEN_PARAGRAPH, other, other])
     first = reader.read_pairs([question], [UNSEEN_PARAGRAPH])[0]
     assert reader.read(question, [UNSEEN_PARAGRAPH, other, other], first=first) == everything

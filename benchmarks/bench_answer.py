@@ -16,7 +16,7 @@ Then, in this project's venv::
     python benchmarks/bench_answer.py --corpus ../shared/data/squad/dev.json --limit 300 --repeats 1
 
 ``--corpus`` measures both on a SQuAD-format file instead of the seed article: its articles become the
-documents (one per article, as ``qa eval-corpus`` does) and a fixed random sample of ``--limit`` of its
+documents (one per article, as ``qa reader eval-corpus`` does) and a fixed random sample of ``--limit`` of its
 questions is asked (unanswerable ones included: an empty answer is right for them).
 
 What is measured:
@@ -25,7 +25,7 @@ What is measured:
   question by question (the order of the two alternates), after ``--warmup`` questions each. Ours is
   timed around ``QA.answer()`` in this process; the peer around ``pipeline.run()`` inside its worker
   (pipe I/O excluded). p50, p95 and questions/s over all timed answers; ratio ours/peer.
-- Quality: exact match and F1 (``qa.squad.score_answer``) of each system's answers. The peer's answer
+- Quality: exact match and F1 (``qa.evaluation.squad.score_answer``) of each system's answers. The peer's answer
   is its top ``ExtractedAnswer`` with Haystack's default no-answer handling (``no_answer=True``: its
   no-answer candidate wins when its score is highest, and then the answer is "").
 - Cold start: seconds from starting a fresh process to reading its first answer (imports, model loads,
@@ -38,7 +38,7 @@ folder stores float16 weights, and Haystack's own default (``dtype="auto"``, ``-
 would run them in float16, several times slower on CPU. Haystack's ExtractiveReader passes no
 ``token_type_ids`` to the model (BERT then sees the passage as segment A), which costs it some F1.
 
-Set ``QA_READER_QUANTIZE=int8`` in the environment to measure our opt-in int8 reader (see qa/read.py).
+Set ``QA_READER_QUANTIZE=int8`` in the environment to measure our opt-in int8 reader (see qa/reading/reader.py).
 The last line printed is one JSON object with every figure.
 """
 
@@ -152,7 +152,7 @@ def latency_figures(seconds: list[float]) -> dict:
 
 
 def quality_figures(predictions: list[str], questions) -> dict:
-    from qa.squad import score_answer
+    from qa.evaluation.squad import score_answer
 
     scores = [score_answer(p, q.answers) for p, q in zip(predictions, questions)]
     return {
@@ -205,12 +205,12 @@ def main() -> None:
         return
 
     os.environ.update(OFFLINE_ENV)
-    from qa.documents import load_paragraphs
-    from qa.evaluate import load_questions
-    from qa.evaluate_corpus import sample_examples, write_corpus
+    from qa.documents.paragraphs import load_paragraphs
+    from qa.evaluation.corpus import sample_examples, write_corpus
+    from qa.evaluation.questions import load_questions
+    from qa.evaluation.squad import load_squad
     from qa.models import default_embedder
     from qa.pipeline import QA
-    from qa.squad import load_squad
 
     args.embedder = args.embedder or default_embedder()
     args.reader = args.reader or default_reader()

@@ -1,7 +1,7 @@
 """Calibrated confidence against the margin's softmax, end to end, side by side on the same models and questions.
 
 Each article of a SQuAD-format file becomes a document and every question goes through ``QA.answer()``
-(``qa.evaluate_corpus``), twice:
+(``qa.evaluation.corpus``), twice:
 
 - ``softmax``: the reader as it was, its confidence model switched off: answers when the margin clears the
   threshold, confidence = the two-way softmax of the margin;
@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--plot", metavar="DIR", help="write each way's reliability / precision-coverage PNG here")
     args = parser.parse_args()
 
-    from qa.evaluate import plot_calibration
-    from qa.evaluate_corpus import evaluate_corpus
+    from qa.evaluation.corpus import evaluate_corpus
+    from qa.evaluation.questions import plot_calibration
     from qa.pipeline import QA
 
     def make_qa(calibrated: bool):

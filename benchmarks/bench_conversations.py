@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--ways", nargs="+", default=["rules", "documents"], choices=["rules", "documents"])
     args = parser.parse_args()
 
-    from qa.evaluate_conversations import evaluate_conversations, load_conversations
+    from qa.evaluation.conversations import evaluate_conversations, load_conversations
     from qa.pipeline import QA
 
     figures: dict = {}

@@ -30,7 +30,7 @@ WINDOWS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 
 def seed_runs(reader: str | None) -> list[tuple[list[str], float, str, str]]:
     """(answers, best candidate margin, its text, set) for every seed and out-of-corpus question."""
-    from qa.evaluate import load_questions
+    from qa.evaluation.questions import load_questions
     from qa.pipeline import QA
 
     rows = []
@@ -47,7 +47,7 @@ def seed_runs(reader: str | None) -> list[tuple[list[str], float, str, str]]:
 
 
 def corpus_rows(corpus: str, limit: int, reader: str | None) -> list[tuple[list[str], float, str, str]]:
-    from qa.evaluate_corpus import evaluate_corpus
+    from qa.evaluation.corpus import evaluate_corpus
     from qa.pipeline import QA
 
     _, runs, _ = evaluate_corpus(corpus, lambda docs, index: QA(docs, index, reader=reader), limit, progress=False)
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=400)
     args = parser.parse_args()
 
-    from qa.squad import score_answer
+    from qa.evaluation.squad import score_answer
 
     rows, threshold = seed_runs(args.reader)
     if args.corpus:

@@ -1,7 +1,7 @@
-"""Retrieval alone: recall@1/@3/@5 of the gold paragraph for dense, BM25, and their reciprocal rank fusion at
-several constants, side by side against the usual constant of 60 (the baseline) and the shipped one
-(``qa.retrieve.RRF_K``). The SQuAD file's articles become the documents as in ``qa eval-corpus`` (same corpus
-builder, same index path); a fixed random sample of ``--limit`` answerable questions is asked.
+"""Retrieval alone: recall@1/@3/@5 of the gold paragraph for dense, BM25, and their reciprocal rank fusion at several
+constants, side by side against the usual constant of 60 (the baseline) and the shipped one
+(``qa.search.retriever.RRF_K``). The SQuAD file's articles become the documents as in ``qa reader eval-corpus`` (same
+corpus builder, same index path); a fixed random sample of ``--limit`` answerable questions is asked.
 
     python benchmarks/bench_fusion.py /root/runs/q1/calibration.json   # held-out training articles: choose here
     python benchmarks/bench_fusion.py ../shared/data/squad/dev.json     # report only
@@ -29,11 +29,11 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20, help="paragraphs taken from each list (as the product)")
     args = parser.parse_args()
 
-    from qa.embed import Embedder
-    from qa.evaluate_corpus import gold_finder, write_corpus
-    from qa.index import open_index
-    from qa.retrieve import RRF_K, Retriever, fuse
-    from qa.squad import load_squad
+    from qa.evaluation.corpus import gold_finder, write_corpus
+    from qa.evaluation.squad import load_squad
+    from qa.search.embedder import Embedder
+    from qa.search.index import open_index
+    from qa.search.retriever import RRF_K, Retriever, fuse
 
     examples = load_squad(args.squad_file)
     answerable = [example for example in examples if not example.is_impossible]

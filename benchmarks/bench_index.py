@@ -1,4 +1,4 @@
-"""Indexing throughput: ``qa.index.build_index`` vs the embedder's raw ``encode()`` on the same texts.
+"""Indexing throughput: ``qa.search.index.build_index`` vs the embedder's raw ``encode()`` on the same texts.
 
 Paragraphs are the distinct SQuAD contexts of ../shared/data/squad/train.json and dev.json, repeated with
 a suffix (" (copy 2)", " (copy 3)", ...) to reach each size. Each size runs in a fresh child process:
@@ -65,9 +65,9 @@ def peak_rss_mb() -> float:
 
 def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size: int, raw_limit: int | None) -> dict:
     """Time one size in this process; returns its figures."""
-    from qa.documents import Document, Paragraph
-    from qa.embed import Embedder
-    from qa.index import build_index
+    from qa.documents.paragraphs import Document, Paragraph
+    from qa.search.embedder import Embedder
+    from qa.search.index import build_index
 
     texts = corpus(squad_contexts(files), size)
     offsets, position = [], 0
@@ -115,7 +115,7 @@ def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size:
         "peak_rss_mb_after_build": rss_build,
         "peak_rss_mb": peak_rss_mb(),
         "index_mb": index_bytes / 2**20,
-        # the index's vectors (Embedder's own path, see qa/embed.py) against SentenceTransformer's
+        # the index's vectors (Embedder's own path, see qa/search/embedder.py) against SentenceTransformer's
         "max_abs_diff_vs_raw": float(abs(built[::step] - raw_vectors).max()),
         "torch_threads": torch.get_num_threads(),
     }

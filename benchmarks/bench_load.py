@@ -1,6 +1,6 @@
 """Load test of the chat server: many concurrent clients, every answer checked.
 
-Starts the real server (``qa.web.serve`` in a subprocess, on 127.0.0.1 and a free port), then drives it
+Starts the real server (``qa.serving.web.serve`` in a subprocess, on 127.0.0.1 and a free port), then drives it
 with ``gradio_client`` from ``--clients`` threads that each ask ``--questions`` questions from
 ``seeds/questions.jsonl`` (each in a fresh session, so no question is taken as a follow-up). Every reply
 must equal the reply for the same question computed here, single-threaded, with ``QA.answer``; any
@@ -38,12 +38,12 @@ SERVER = """
 import json, logging, sys
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 from qa.pipeline import QA
-from qa.web import serve
+from qa.serving.web import serve
 c = json.loads(sys.argv[1])
 options = {"documents_dir": c["documents"], "index_dir": c["index"], "reader": c["reader"]}
 qa = QA(**options)
 if c["ray_replicas"]:  # as qa serve --ray: a private Ray on this machine, answers from Serve replicas
-    from qa.cluster import ServedQA, deploy
+    from qa.serving.cluster import ServedQA, deploy
     qa.index()
     qa = ServedQA(deploy(options, replicas=c["ray_replicas"], port=c["api_port"]), **options)
 serve(qa, host="127.0.0.1", port=c["port"], concurrency=c["concurrency"], max_queue=c["max_queue"])
@@ -51,7 +51,7 @@ serve(qa, host="127.0.0.1", port=c["port"], concurrency=c["concurrency"], max_qu
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from qa.web import CONCURRENCY, MAX_QUEUE
+    from qa.serving.web import CONCURRENCY, MAX_QUEUE
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default: %(default)s)")
@@ -122,7 +122,7 @@ def stop_server(process: subprocess.Popen) -> None:
 
 def reference_replies(args: argparse.Namespace, index_dir: str, questions: list[str]) -> tuple[dict, list[float]]:
     """The reply for each question from ``QA.answer`` in this process, one question at a time."""
-    from qa.chat import render_markdown
+    from qa.conversation.chat import render_markdown
     from qa.pipeline import QA
 
     qa = QA(args.documents, index_dir, reader=args.reader)

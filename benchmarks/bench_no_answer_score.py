@@ -81,8 +81,8 @@ def ensemble_logits(readers) -> Callable:
 def score_questions(readers, examples, chunk: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per scoring: (F1 of its span if answered, its answer-or-decline score), one entry per example; several
     readers are read as one ensemble (``ensemble_logits``), windowed as the first one windows."""
-    from qa.read import encode_windows, span_band, whole_words
-    from qa.squad import score_answer
+    from qa.evaluation.squad import score_answer
+    from qa.reading.reader import encode_windows, span_band, whole_words
 
     reader, window_logits = readers[0], ensemble_logits(readers)
     results = {name: ([], []) for name in SCORINGS}
@@ -150,9 +150,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from qa.evaluate_corpus import sample_examples
-    from qa.read import Reader
-    from qa.squad import load_squad
+    from qa.evaluation.corpus import sample_examples
+    from qa.evaluation.squad import load_squad
+    from qa.reading.reader import Reader
 
     examples = sample_examples(load_squad(args.squad_file), args.limit)
     impossible = np.array([e.is_impossible for e in examples])

@@ -50,10 +50,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     args = parser.parse_args()
 
-    from qa.documents import Document, split_paragraphs
-    from qa.embed import Embedder
-    from qa.library import add_document
+    from qa.documents.library import add_document
+    from qa.documents.paragraphs import Document, split_paragraphs
     from qa.pipeline import QA
+    from qa.search.embedder import Embedder
 
     with tempfile.TemporaryDirectory() as temp:
         pdf = Path(temp) / "report.pdf"

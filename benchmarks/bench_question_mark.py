@@ -2,7 +2,7 @@
 answering them as typed (the baseline, run side by side on the same models and index).
 
 Every question of the seed sets, and of a SQuAD-format file end to end with ``--corpus`` (its articles become
-the documents, as ``qa eval-corpus`` does), loses its final "?" and is answered twice through ``QA.answer()``:
+the documents, as ``qa reader eval-corpus`` does), loses its final "?" and is answered twice through ``QA.answer()``:
 
     python benchmarks/bench_question_mark.py [--corpus ../shared/data/squad/dev.json] [--limit N] [--reader DIR]
 
@@ -34,10 +34,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import qa.pipeline as pipeline
-    from qa.evaluate import evaluate_questions, load_questions
-    from qa.evaluate_corpus import answer_all, corpus_metrics, gold_finder, sample_examples, write_corpus
+    from qa.evaluation.corpus import answer_all, corpus_metrics, gold_finder, sample_examples, write_corpus
+    from qa.evaluation.questions import evaluate_questions, load_questions
+    from qa.evaluation.squad import load_squad
     from qa.pipeline import QA
-    from qa.squad import load_squad
 
     give_back = pipeline.as_asked
 

@@ -2,8 +2,8 @@
 answers/s of the chat with 1 and 2 Ray Serve replicas against the in-process server (bench_load.py).
 
 Indexing: the same ``--paragraphs`` SQuAD paragraphs (repeated with " (copy N)" past the distinct ones, as in
-bench_index.py) go through ``qa.index.build_index`` into a fresh index folder, embedded by ``Embedder``
-(baseline, one process using every core) or by ``qa.cluster.RayEmbedder`` with 1 and 2 actors (one CPU each)
+bench_index.py) go through ``qa.search.index.build_index`` into a fresh index folder, embedded by ``Embedder``
+(baseline, one process using every core) or by ``qa.serving.cluster.RayEmbedder`` with 1 and 2 actors (one CPU each)
 on a private Ray started here with one CPU per core (or ``--address``). Times include the actors' start and
 model loads: what ``qa index --ray`` costs. Every Ray index is checked against the baseline's vectors.
 Serving: ``bench_load.py`` with ``--ray-replicas 0`` (the in-process server), 1 and 2.
@@ -33,7 +33,7 @@ from bench_load import format_table, parse_args, run_load  # noqa: E402
 
 def index_run(paragraphs, encoder) -> tuple[float, np.ndarray]:
     """Seconds to build a fresh index of ``paragraphs`` with ``encoder``, and its vectors."""
-    from qa.index import build_index
+    from qa.search.index import build_index
 
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
         began = time.perf_counter()
@@ -43,9 +43,9 @@ def index_run(paragraphs, encoder) -> tuple[float, np.ndarray]:
 
 
 def indexing(args) -> list[dict]:
-    from qa.cluster import RayEmbedder, connect
-    from qa.documents import Paragraph
-    from qa.embed import Embedder
+    from qa.documents.paragraphs import Paragraph
+    from qa.search.embedder import Embedder
+    from qa.serving.cluster import RayEmbedder, connect
 
     texts = corpus(squad_contexts([Path(f) for f in args.squad]), args.paragraphs)
     paragraphs = [Paragraph("bench.txt", i, t, 0, len(t)) for i, t in enumerate(texts)]

@@ -1,14 +1,14 @@
 """The reader alone on its three runtimes: PyTorch float32 (the baseline), ONNX Runtime float32 (the
-default, ``qa/runtime.py``) and ONNX Runtime with per-channel dynamic int8 weights (``QA_READER_QUANTIZE=int8``).
+default, ``qa/models/runtime.py``) and ONNX Runtime with per-channel dynamic int8 weights (``QA_READER_QUANTIZE=int8``).
 SQuAD 2.0 F1 / EM on the first ``--limit`` questions of a SQuAD file (gold paragraphs, no retrieval, the
-reader's own threshold) through ``qa.evaluate.evaluate_reader``, reader throughput on them, and the ratios
+reader's own threshold) through ``qa.evaluation.questions.evaluate_reader``, reader throughput on them, and the ratios
 against PyTorch float32.
 
     python benchmarks/bench_reader.py --reader qa/models/reader                # every dev question
     python benchmarks/bench_reader.py --reader qa/models/reader --limit 300    # quick check
 
-int8 stays opt-in (see ``Reader._quantization`` in qa/read.py for why, with the figures). The last line printed is
-one JSON object with every figure.
+int8 stays opt-in (see ``Reader._quantization`` in qa/reading/reader.py for why, with the figures). The last line
+printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main() -> None:
 
     import torch
 
-    from qa.evaluate import evaluate_reader
-    from qa.read import Reader
+    from qa.evaluation.questions import evaluate_reader
+    from qa.reading.reader import Reader
 
     variants = {"torch float32": ("torch", None), "onnx float32": ("onnx", "none"), "onnx int8": ("onnx", "int8")}
     rows = {}

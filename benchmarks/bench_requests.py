@@ -1,8 +1,9 @@
-"""Questions asked as requests ("Can you tell me who ...?"): what unwrapping them (``qa.chat.without_request``)
-is worth, against answering the request as typed (the baseline, run side by side on the same models and index).
+"""Questions asked as requests ("Can you tell me who ...?"): what unwrapping them
+(``qa.conversation.chat.without_request``) is worth, against answering the request as typed (the baseline, run side by
+side on the same models and index).
 
 Every question of the seed sets is asked in each of ``WRAPPINGS`` (its first letter lower-cased), and the
-wrapped set is scored with ``qa.evaluate`` as ``qa eval`` scores the plain one:
+wrapped set is scored with ``qa.evaluation.questions`` as ``qa eval`` scores the plain one:
 
     python benchmarks/bench_requests.py [--reader FOLDER]
 
@@ -27,8 +28,8 @@ def main() -> None:
     parser.add_argument("--reader", help="reader folder or hub id (default: the shipped reader)")
     args = parser.parse_args()
 
-    import qa.chat as chat
-    from qa.evaluate import EvalQuestion, evaluate_questions, load_questions
+    import qa.conversation.chat as chat
+    from qa.evaluation.questions import EvalQuestion, evaluate_questions, load_questions
     from qa.pipeline import QA
 
     unwrap = chat.without_request

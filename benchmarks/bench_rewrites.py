@@ -12,7 +12,7 @@ and is scored two ways against the human rewrite:
   whose added words are all in the history the resolver sees ("resolvable": many CANARD rewrites name the
   article's subject, which no turn mentions).
 
-Side by side: the question as typed, and ``qa.followup.resolve`` (the rewrite the chat reads first). To
+Side by side: the question as typed, and ``qa.conversation.followup.resolve`` (the rewrite the chat reads first). To
 compare two versions of the rules, run the script in a checkout of each (``git worktree add``).
 
     python benchmarks/bench_rewrites.py [--slice tune|held-out] [--limit N] [--turns 2] [--show 20]
@@ -119,7 +119,7 @@ def main() -> None:
     if not CANARD.is_file():
         raise SystemExit(f"{CANARD} is absent (it comes with ../shared/data)")
 
-    from qa.followup import resolve
+    from qa.conversation.followup import resolve
 
     items = load(args.slice, args.limit)
     resolvers = {"as typed": lambda question, history: question, "rules": resolve}

@@ -1,4 +1,4 @@
-"""FAISS search at scale: exact ``IndexFlatIP`` vs ``IndexHNSWFlat`` with the parameters qa/index.py uses.
+"""FAISS search at scale: exact ``IndexFlatIP`` vs ``IndexHNSWFlat`` with the parameters qa/search/index.py uses.
 
 Vectors are 384-d random-normal, L2-normalised (the embedder's dimension; random data is the hard case
 for HNSW: real embeddings cluster, so their recall is higher at the same settings). Queries are drawn the
@@ -10,7 +10,7 @@ each efSearch in ``--ef-search`` (the graph is built once per size; efSearch onl
     python benchmarks/bench_search.py --sizes 100000 --queries 200     # quick check
     python benchmarks/bench_search.py --sizes 1000000 --cache runs/bench-search   # keep built indexes
 
-The figures chose qa.index.HNSW_THRESHOLD / HNSW_EF_SEARCH (see the comment there). The last line
+The figures chose qa.search.index.HNSW_THRESHOLD / HNSW_EF_SEARCH (see the comment there). The last line
 printed is one JSON object with every figure.
 """
 
@@ -173,7 +173,7 @@ def main() -> None:
             print_row(rows[-1], args.k)
         del hnsw
     print(
-        f"qa.index: HNSW_THRESHOLD={qa_index.HNSW_THRESHOLD} HNSW_NEIGHBOURS={qa_index.HNSW_NEIGHBOURS} "
+        f"qa.search.index: HNSW_THRESHOLD={qa_index.HNSW_THRESHOLD} HNSW_NEIGHBOURS={qa_index.HNSW_NEIGHBOURS} "
         f"HNSW_EF_CONSTRUCTION={qa_index.HNSW_EF_CONSTRUCTION} HNSW_EF_SEARCH={qa_index.HNSW_EF_SEARCH}; "
         f"FAISS threads {faiss.omp_get_max_threads()}"
     )

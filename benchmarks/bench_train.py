@@ -1,4 +1,4 @@
-"""CPU training speed of ``qa train-reader`` under three memory allocators, each in its own process: glibc's
+"""CPU training speed of ``qa reader train`` under three memory allocators, each in its own process: glibc's
 default (the baseline), glibc told to keep what it frees (``MALLOC_MMAP_MAX_=0``, ``MALLOC_TRIM_THRESHOLD_``: no
 block goes back to the kernel), and jemalloc (``LD_PRELOAD``, the copy the ``ray`` extra ships) with its decay
 off (``MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1``).
@@ -6,8 +6,8 @@ off (``MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1``).
 A training step allocates and frees about 1.5 GB of activations (batch 16 x 384 tokens). glibc serves blocks
 over 32 MB with fresh ``mmap`` pages and hands them back on ``free``, so every step faults them in again (170k
 minor faults a step here). jemalloc without decay never gives memory back: a long run over much data grows (the
-README's training section has the figures). The script trains the real ``qa.train.train`` for ``--steps`` steps on the
-first questions of a SQuAD file (one thread, no calibration) and prints seconds a step (the loop only),
+reader docs have the figures). The script trains the real ``qa.training.train.train`` for ``--steps`` steps on
+the first questions of a SQuAD file (one thread, no calibration) and prints seconds a step (the loop only),
 user / system CPU seconds, minor page faults, peak RSS (each the mean over the processes run side by side)
 and the ratio to the baseline.
 
@@ -42,7 +42,7 @@ VARIANTS = {
 }
 CHILD = """
 import json, resource, sys
-from qa.train import TrainConfig, train
+from qa.training.train import TrainConfig, train
 squad, output, reader, steps = sys.argv[1:5]
 card = train(TrainConfig(train_files=[squad], output=output, base=reader, max_steps=int(steps), threads=1,
                          calibration_fraction=0.0, epochs=1, learning_rate=1e-6, checkpoint_minutes=1e9))

@@ -5,7 +5,7 @@
 'Ayn Issa'
 """
 
-from qa.answers import Answer, Citation
 from qa.pipeline import QA, QuestionError, answer
+from qa.reading.answers import Answer, Citation
 
 __all__ = ["QA", "Answer", "Citation", "QuestionError", "answer"]

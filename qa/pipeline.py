@@ -13,15 +13,16 @@ import time
 import unicodedata
 from pathlib import Path
 
-from qa.answers import Answer, Citation
-from qa.chat import History, understand
-from qa.confidence import with_confidence
-from qa.documents import Paragraph, document_paths
-from qa.embed import Embedder, TextEncoder
-from qa.index import Index, open_index
-from qa.read import Reader, Span
-from qa.readings import DEFAULT_READINGS, choose_reading
-from qa.retrieve import Hit, Retriever
+from qa.conversation.chat import History, understand
+from qa.conversation.readings import DEFAULT_READINGS, choose_reading
+from qa.documents.library import DEFAULT_LIBRARY, library_folder
+from qa.documents.paragraphs import Paragraph, document_paths
+from qa.reading.answers import Answer, Citation
+from qa.reading.confidence import with_confidence
+from qa.reading.reader import Reader, Span
+from qa.search.embedder import Embedder, TextEncoder
+from qa.search.index import Index, open_index
+from qa.search.retriever import Hit, Retriever
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ QUESTION_ENDS = ("?", "\uff1f", ".", "!")  # see as_asked
 DEFAULT_TOP_K = 3
 # Read the best-ranked passage alone first and skip the others when its span's margin (span logit minus null
 # logit) reaches the stop margin: the reader's card stores the one chosen for it on end-to-end F1 over its
-# held-out training articles (``qa eval-corpus --choose``); this is the fallback for readers without one.
+# held-out training articles (``qa reader eval-corpus --choose``); this is the fallback for readers without one.
 DEFAULT_STOP_MARGIN = 0.0
 # Without an answer, the best candidate is shown as evidence when its margin is within this of the threshold.
 # benchmarks/bench_evidence.py (seed + out-of-corpus questions, 300 SQuAD dev questions end to end): a window
@@ -47,7 +48,7 @@ DEFAULT_STOP_MARGIN = 0.0
 EVIDENCE_WINDOW = 2.0
 # The reader answers one question at a time on one ONNX Runtime thread. On the 2-core machine, the 45 seed
 # questions x 3 through ``QA.answer`` take p50 27-30 ms on 1 thread against 50 ms on 2 (two runs each): its small
-# batches gain nothing from a second thread. Bulk reading (``qa eval-reader``) keeps every thread.
+# batches gain nothing from a second thread. Bulk reading (``qa reader eval``) keeps every thread.
 ANSWER_THREADS = 1
 
 
@@ -95,25 +96,27 @@ def as_asked(question: str) -> str:
 class QA:
     """Question answering over a folder of documents.
 
+    ``documents_dir``: the library (default: ``library/``, started with the sample article on first use, see
+    ``qa.documents.library``); ``index_dir``: its index (default: ``index/``).
     ``embedder`` / ``reader``: a hub id or folder (default: the packaged models). ``top_k``: passages
     retrieved per question. ``threshold``: the reader's no-answer margin (default: its card's).
     ``stop_margin``: skip the lower-ranked passages when the top one's span is this confident (default: the
     reader card's, else ``DEFAULT_STOP_MARGIN``; ``float("inf")``: always read all ``top_k``).
-    ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/runtime.py``.
-    ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.cluster.RayEmbedder``
+    ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/models/runtime.py``.
+    ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.serving.cluster.RayEmbedder``
     (default: the embedder, in this process); it must be the same model as ``embedder``.
     ``readings``: how many readings of a follow-up the documents choose among (1: the rules' reading alone).
     ``min_confidence``: answer only when the answer is at least this likely right (default: the reader card's,
     chosen end to end on held-out training articles; none for a reader without a confidence model).
 
-    >>> qa = QA(documents_dir="seeds", index_dir="index")
+    >>> qa = QA(documents_dir="library", index_dir="index")
     >>> qa.answer("Where did the meeting take place?").text
     'Ayn Issa'
     """
 
     def __init__(
         self,
-        documents_dir: str | Path = "seeds",
+        documents_dir: str | Path | None = None,
         index_dir: str | Path = "index",
         embedder: str | None = None,
         reader: str | None = None,
@@ -126,7 +129,8 @@ class QA:
         readings: int = DEFAULT_READINGS,
         min_confidence: float | None = None,
     ):
-        self.documents_dir = Path(documents_dir)
+        self.documents_dir = Path(documents_dir) if documents_dir is not None else DEFAULT_LIBRARY
+        self._default_library = documents_dir is None  # started (with the sample) on first use, in ``index``
         self.index_dir = Path(index_dir)
         self.embedder_name = embedder
         self.reader_name = reader
@@ -183,6 +187,8 @@ class QA:
     def index(self, force: bool = False, progress: bool = False) -> Index:
         """Bring the index up to date with the documents (rebuild when forced) and return it."""
         with self._lock:
+            if self._default_library:
+                library_folder()
             fingerprint = self._documents_fingerprint()
             if force or self._retriever is None or fingerprint != self._fingerprint:
                 encoder = self.bulk_encoder or self.embedder
@@ -281,7 +287,7 @@ _default_lock = threading.Lock()
 
 
 def default_qa() -> QA:
-    """The shared ``QA`` over ``seeds/`` and ``index/`` in the working directory."""
+    """The shared ``QA`` over the library (``library/``) and ``index/`` in the working directory."""
     global _default
     with _default_lock:
         if _default is None:
@@ -290,5 +296,5 @@ def default_qa() -> QA:
 
 
 def answer(question: str, history: History | None = None, top_k: int = DEFAULT_TOP_K) -> Answer:
-    """Answer ``question`` from the documents in ``seeds/`` (index in ``index/``), with citations."""
+    """Answer ``question`` from the documents of the library (``library/``, index in ``index/``), with citations."""
     return default_qa().answer(question, history=history, top_k=top_k)

@@ -6,12 +6,14 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from qa.models import PACKAGED_READER
-from qa.runtime import CACHE_ENV
+from qa.models.runtime import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -29,6 +31,53 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_server(command: list[str], cwd: Path, port: int) -> subprocess.Popen:
+    """Start the chat server ``command`` and wait (up to 180 s) until its page answers on 127.0.0.1:``port``."""
+    import httpx
+
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    return process
+
+
+def stop_server(process: subprocess.Popen) -> str:
+    """Stop a server ``start_server`` started; its standard error."""
+    process.terminate()
+    try:
+        return process.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[1]
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]] | None:
+    """Every file under ``folder`` with its size and modification time (None: no such folder)."""
+    if not folder.exists():
+        return None
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched():
+    """No test writes the checkout's sample, index or library: each works on its own temporary copy."""
+    folders = {name: ROOT / name for name in ("seeds", "index", "library")}
+    before = {name: tree_state(folder) for name, folder in folders.items()}
+    yield
+    changed = [name for name, folder in folders.items() if tree_state(folder) != before[name]]
+    assert not changed, f"the test session wrote the checkout's {', '.join(changed)}/"
 
 
 def has_trained_reader() -> bool:
@@ -78,7 +127,7 @@ def tiny_reader_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from qa.embed import Embedder
+    from qa.search.embedder import Embedder
 
     return Embedder()
 

@@ -1,4 +1,4 @@
-"""``qa average-readers``: the weighted average of real readers' weights, a card naming the parents, clear errors."""
+"""``qa reader average``: the weighted average of real readers' weights, a card naming the parents, clear errors."""
 
 import json
 import shutil
@@ -8,9 +8,9 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering
 
 from qa.cli import main
-from qa.held_out import held_out_titles
-from qa.read import Reader, read_card, write_card
-from qa.squad import load_squad
+from qa.evaluation.squad import load_squad
+from qa.reading.reader import Reader, read_card, write_card
+from qa.training.held_out import held_out_titles
 
 
 @pytest.fixture()
@@ -39,7 +39,7 @@ def question(title: str) -> dict:
 def test_the_average_lies_where_the_weights_say(tiny_reader_dir, shifted_reader, tmp_path, capsys, caplog):
     output = tmp_path / "average"
     arguments = [str(tiny_reader_dir), str(shifted_reader), "--weights", "0.25", "0.75", "--output", str(output)]
-    assert main(["average-readers", *arguments]) == 0
+    assert main(["reader", "average", *arguments]) == 0
     assert "--choose --store" in capsys.readouterr().out  # says how to give the average its own threshold
     assert f"no held-out articles on record for {tiny_reader_dir}" in caplog.text  # it cannot vouch for that one
 
@@ -66,14 +66,14 @@ def test_the_average_is_calibrated_only_on_articles_no_parent_trained_on(shifted
     (narrow / "calibration.json").unlink()
     write_card(narrow, {"threshold": 1.0, "calibration": {"titles": ["Tabqa", "Raqqa"]}})
     output = tmp_path / "average"
-    assert main(["average-readers", str(shifted_reader), str(narrow), "--output", str(output)]) == 0
+    assert main(["reader", "average", str(shifted_reader), str(narrow), "--output", str(output)]) == 0
     assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa"]
     assert held_out_titles(output) == {"Tabqa"}  # what a stage trained from the average holds out again
     assert "--choose --store" in capsys.readouterr().out
 
     write_card(narrow, {"threshold": 1.0, "calibration": {"titles": ["Raqqa"]}})
     disjoint = tmp_path / "disjoint"
-    assert main(["average-readers", str(shifted_reader), str(narrow), "--output", str(disjoint)]) == 0
+    assert main(["reader", "average", str(shifted_reader), str(narrow), "--output", str(disjoint)]) == 0
     assert "no article that every parent held out" in caplog.text and "--choose" not in capsys.readouterr().out
     assert not (disjoint / "calibration.json").exists() and "calibration" not in read_card(disjoint)
 
@@ -95,14 +95,14 @@ def test_a_calibration_file_given_is_kept_to_the_articles_no_parent_trained_on(s
     (stage / "calibration.json").write_text(json.dumps({"version": "v2.0", "data": articles[2:3]}))
     output = tmp_path / "average"
     arguments = [str(stage), str(shifted_reader), "--output", str(output)]
-    assert main(["average-readers", *arguments, "--calibration", str(wider)]) == 0
+    assert main(["reader", "average", *arguments, "--calibration", str(wider)]) == 0
     assert [e.title for e in load_squad(output / "calibration.json")] == ["Tabqa", "Dillon"]
     assert read_card(output)["calibration_file"] == str(wider)
     assert held_out_titles(output) == {"Tabqa", "Dillon", "Elsewhere"}  # on record for a stage trained from it
     assert "keeps the 2 questions" in capsys.readouterr().out
 
     missing = tmp_path / "missing"
-    assert main(["average-readers", *arguments[:-1], str(missing), "--calibration", str(tmp_path / "no.json")]) == 1
+    assert main(["reader", "average", *arguments[:-1], str(missing), "--calibration", str(tmp_path / "no.json")]) == 1
     assert "no calibration file" in capsys.readouterr().err and not missing.exists()
 
 
@@ -113,12 +113,13 @@ def test_averaging_refuses_other_architectures_and_bad_weights(tiny_reader_dir, 
     )
     BertForQuestionAnswering(config).save_pretrained(other)
     output = tmp_path / "average"
-    assert main(["average-readers", str(tiny_reader_dir), str(other), "--output", str(output)]) == 1
+    assert main(["reader", "average", str(tiny_reader_dir), str(other), "--output", str(output)]) == 1
     assert "other weights" in capsys.readouterr().err
     assert (
         main(
             [
-                "average-readers",
+                "reader",
+                "average",
                 str(tiny_reader_dir),
                 str(shifted_reader),
                 "--weights",
@@ -131,6 +132,6 @@ def test_averaging_refuses_other_architectures_and_bad_weights(tiny_reader_dir, 
         == 1
     )
     assert "sum to 1" in capsys.readouterr().err
-    assert main(["average-readers", str(tiny_reader_dir), "--output", str(output)]) == 1
+    assert main(["reader", "average", str(tiny_reader_dir), "--output", str(output)]) == 1
     assert "at least two" in capsys.readouterr().err
     assert not output.exists()  # nothing written on refusal

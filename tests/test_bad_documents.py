@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from qa import QA
-from qa.chat import render_markdown
-from qa.documents import MAX_DOCUMENT_BYTES, load_documents, read_document
+from qa.conversation.chat import render_markdown
+from qa.documents.paragraphs import MAX_DOCUMENT_BYTES, load_documents, read_document
 from tests.conftest import only_highlight_tags
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def bad_qa(bad_folder, tiny_reader_dir, tmp_path_factory) -> QA:
 
 
 def test_unreadable_documents_are_skipped_with_a_warning_naming_each(bad_folder, caplog):
-    with caplog.at_level(logging.WARNING, logger="qa.documents"):
+    with caplog.at_level(logging.WARNING, logger="qa.documents.paragraphs"):
         documents = load_documents(bad_folder)
     assert {doc.doc_id for doc in documents} == GOOD_FILES
     warnings = warnings_by_file(caplog.records)
@@ -139,7 +139,7 @@ def test_file_vanishing_before_it_is_read_is_skipped(tmp_path, caplog):
     path = folder / "gone.txt"
     path.write_text("Here one moment, gone the next.")
     path.unlink()  # listed by a scan, deleted before it is read
-    with caplog.at_level(logging.WARNING, logger="qa.documents"):
+    with caplog.at_level(logging.WARNING, logger="qa.documents.paragraphs"):
         assert read_document(path, folder) is None
     assert "Skipping gone.txt: cannot read it" in caplog.text
 

@@ -21,7 +21,7 @@ import pytest
 
 import qa as qa_package
 from qa import QA, QuestionError
-from qa.chat import escape, render_markdown
+from qa.conversation.chat import escape, render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, clean_question
 from tests.conftest import free_port, only_highlight_tags
 
@@ -191,7 +191,7 @@ def test_bad_history_through_the_pipeline(tiny_qa):
 
 def test_bad_history_through_the_chat_page(tiny_qa):
     """The page cleans the history the browser sends (untrusted) and keeps only the last turns."""
-    from qa.web import HISTORY_TURNS, respond, safe_history
+    from qa.serving.web import HISTORY_TURNS, respond, safe_history
 
     history = [{"role": "user", "content": "x" * 1_000_000}] * 1000 + BAD_HISTORY
     history.append({"role": "user", "content": "y" * 1_000_000})
@@ -222,7 +222,7 @@ def test_trained_reader_answers_odd_questions(seed_qa):
 
 
 def test_package_answer_with_trained_reader(seed_qa, corpus, monkeypatch):
-    """``from qa import answer`` over ``seeds/`` in the working directory."""
+    """``from qa import answer`` over the library it starts in the working directory."""
     monkeypatch.chdir(corpus)
     monkeypatch.setattr("qa.pipeline._default", None)
     assert qa_package.answer(ANSWERED["NUL inside"]).text == "Ayn Issa"
@@ -275,7 +275,7 @@ def test_cli_ask_with_bad_questions(tiny_qa, tiny_reader_dir, corpus):
 @pytest.fixture(scope="module")
 def server(tiny_qa):
     """The real chat app over ``tiny_qa``, served by Gradio on 127.0.0.1 with the production settings."""
-    from qa.web import build_app, launch_options
+    from qa.serving.web import build_app, launch_options
 
     app = build_app(tiny_qa)
     app.launch(prevent_thread_lock=True, quiet=True, **launch_options("127.0.0.1", free_port()))

@@ -10,7 +10,7 @@ import pytest
 
 from qa import QA
 from qa.models import PACKAGED_READER
-from qa.web import build_app, launch_options
+from qa.serving.web import build_app, launch_options
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,8 +202,8 @@ def library_server(tmp_path):
 
 
 def keep_screenshot(page, name: str) -> None:
-    (ROOT / "reports").mkdir(exist_ok=True)
-    page.screenshot(path=str(ROOT / "reports" / name), full_page=True)
+    """Retake a picture the docs show (``docs/NAME``), so that they show the page as it is now."""
+    page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
 
 
 def test_upload_a_pdf_ask_about_page_two_then_remove_it(page, library_server, tmp_path):

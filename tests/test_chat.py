@@ -2,10 +2,10 @@ from dataclasses import replace
 
 import pytest
 
-from qa.answers import NO_ANSWER, NOT_SURE, Answer, Citation, likelihood, margin_probability, percent
-from qa.chat import answer_text, escape, render_markdown, turns, understand, without_request
-from qa.documents import Paragraph
-from qa.retrieve import Hit
+from qa.conversation.chat import answer_text, escape, render_markdown, turns, understand, without_request
+from qa.documents.paragraphs import Paragraph
+from qa.reading.answers import NO_ANSWER, NOT_SURE, Answer, Citation, likelihood, margin_probability, percent
+from qa.search.retriever import Hit
 
 PASSAGE = "The meeting reportedly occurred in Ayn Issa, the interim base for Raqqa Civil Council."
 

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import build_parser, main
-from qa.squad import normalize_answer
+from qa.evaluation.squad import normalize_answer
 from tests.conftest import SEEDS, needs_shared_data, needs_trained_reader
 
 
@@ -15,21 +16,16 @@ def pipeline_args(tmp_path, seeds_copy, tiny_reader_dir):
     return ["--documents", str(seeds_copy), "--index", str(tmp_path / "index"), "--reader", str(tiny_reader_dir)]
 
 
-def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "qa.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in (
-        "index",
-        "add",
-        "remove",
-        "docs",
-        "ask",
-        "eval",
-        "eval-corpus",
-        "serve",
-        "train-reader",
-        "eval-reader",
-    ):
-        assert command in result.stdout
+def test_console_script_lists_everyday_commands_first_and_the_lab_apart():
+    def help_of(*command: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "qa.cli", *command, "--help"], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    listed = re.findall(r"^    (\S+)", help_of(), flags=re.MULTILINE)
+    assert listed == ["ask", "eval", "index", "add", "remove", "docs", "serve", "reader"]
+    lab = re.findall(r"^    (\S+)", help_of("reader"), flags=re.MULTILINE)
+    assert lab == ["train", "average", "calibrate", "eval", "eval-corpus"]
 
 
 def test_index_command_reports_what_it_indexed(pipeline_args, capsys, tmp_path):
@@ -71,7 +67,7 @@ def test_top_k_sets_how_many_paragraphs_are_read(pipeline_args, capsys):
     assert "--top-k: must be 1 or more, not 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["eval", "q.jsonl"], ["eval-corpus", "dev.json"], ["serve"]])
+@pytest.mark.parametrize("command", [["eval", "q.jsonl"], ["reader", "eval-corpus", "dev.json"], ["serve"]])
 def test_every_answering_command_takes_top_k(command):
     assert build_parser().parse_args([*command, "--top-k", "5"]).top_k == 5
 
@@ -156,7 +152,16 @@ def tiny_squad(tmp_path) -> Path:
 def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tiny_squad, tmp_path, capsys):
     predictions = tmp_path / "pred.json"
     code = main(
-        ["eval-reader", str(tiny_squad), "--reader", str(tiny_reader_dir), "--predictions", str(predictions), "--json"]
+        [
+            "reader",
+            "eval",
+            str(tiny_squad),
+            "--reader",
+            str(tiny_reader_dir),
+            "--predictions",
+            str(predictions),
+            "--json",
+        ]
     )
     assert code == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -166,7 +171,9 @@ def test_eval_reader_prints_squad_metrics_and_predictions(tiny_reader_dir, tiny_
 
 
 def test_eval_reader_sweep_shows_the_answer_decline_trade_off(tiny_reader_dir, tiny_squad, capsys):
-    assert main(["eval-reader", str(tiny_squad), "--reader", str(tiny_reader_dir), "--sweep=-1e9,1e9", "--json"]) == 0
+    assert (
+        main(["reader", "eval", str(tiny_squad), "--reader", str(tiny_reader_dir), "--sweep=-1e9,1e9", "--json"]) == 0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     always, never = json.loads(out[-1])["sweep"]
     assert (always["threshold"], never["threshold"]) == (-1e9, 1e9)
@@ -177,7 +184,7 @@ def test_eval_reader_sweep_shows_the_answer_decline_trade_off(tiny_reader_dir, t
 
 def test_eval_reader_rejects_a_malformed_sweep(tiny_squad, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval-reader", str(tiny_squad), "--sweep", "low,high"])
+        main(["reader", "eval", str(tiny_squad), "--sweep", "low,high"])
     assert exit_info.value.code == 2
     assert "comma-separated numbers" in capsys.readouterr().err
 
@@ -192,7 +199,7 @@ def test_shipped_reader_scores_on_a_dev_slice(tmp_path, capsys):
     dev["data"][0]["paragraphs"] = dev["data"][0]["paragraphs"][:8]
     small = tmp_path / "dev-slice.json"
     small.write_text(json.dumps(dev))
-    assert main(["eval-reader", str(small), "--json"]) == 0
+    assert main(["reader", "eval", str(small), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["HasAns_f1"] > 40
 

@@ -1,5 +1,6 @@
-"""The product on a real Ray cluster: a head and a second node, each of one CPU, started on this machine with
-``ray start`` (as a user would on two machines), stopped with ``ray stop`` when the module ends.
+"""The product on a real Ray cluster: a head and a second node, each of one CPU, started on this machine with ``ray
+start`` (as a user would on two machines) in a private temp dir on free ports, its own processes stopped when the module
+ends (never ``ray stop``, which would end every Ray cluster of the host).
 
 Needs the extra: ``pip install -e ".[ray]"``; without it the module is skipped.
 """
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +23,13 @@ import numpy as np
 import pytest
 
 from qa import QA
-from qa.index import load_index
+from qa.search.index import load_index
 from tests.conftest import SEED_DOC, SEEDS, free_port, needs_trained_reader
 
 ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
 
-from qa.cluster import RayEmbedder, ServedQA, deploy, undeploy  # noqa: E402 (after the skip)
 from qa.pipeline import QuestionError, Unavailable  # noqa: E402
+from qa.serving.cluster import RayEmbedder, ServedQA, deploy, undeploy  # noqa: E402 (after the skip)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 MEETING = "Where did the meeting take place?"
@@ -38,20 +40,67 @@ def ray_cli(*args: str) -> None:
     assert done.returncode == 0, f"ray {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
+def node_ports() -> list[str]:
+    """Free ports for every server a node starts (Ray's fixed defaults, such as 10001 for the client server and
+    52365 for the dashboard agent, would collide with another test session's cluster on this host)."""
+    names = ["node-manager", "object-manager", "dashboard-agent-grpc", "dashboard-agent-listen", "runtime-env-agent"]
+    return [f"--{name}-port={free_port()}" for name in [*names, "metrics-export"]]
+
+
+def cluster_processes(temp_dir: Path) -> set[int]:
+    """The processes of the cluster whose files are under ``temp_dir``: those naming it on their command line
+    (GCS, raylets, agents, monitors), and everything they started (the workers)."""
+    parents, named = {}, set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if str(temp_dir).encode() in (entry / "cmdline").read_bytes():
+                named.add(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    found = set(named)
+    while True:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        if not children:
+            return found
+        found |= children
+
+
+def stop_cluster(temp_dir: Path) -> None:
+    """Stop this cluster's processes only (``ray stop`` would stop every Ray process on the host)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in cluster_processes(temp_dir):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 15
+        while cluster_processes(temp_dir) and time.time() < deadline:
+            time.sleep(0.2)
+        if not cluster_processes(temp_dir):
+            return
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """The address of a two-node cluster (1 CPU each): two 1-CPU actors need both nodes. Both nodes listen on
-    the loopback address only, so token authentication is off (no ~/.ray/auth_token of an earlier cluster
-    gets in the way; this process reads the mode once, when ray is imported)."""
+    """The address of a two-node cluster (1 CPU each): two 1-CPU actors need both nodes. Both nodes are told
+    to use the loopback address, and token authentication is off (no ~/.ray/auth_token of an earlier cluster
+    gets in the way; this process reads the mode once, when ray is imported). The cluster keeps its files in a
+    private temp dir (short: Ray's socket paths must stay under 108 characters) and every port it opens is
+    free when chosen, so two test sessions on one host run side by side; teardown stops its processes only."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="qa-ray-", dir="/tmp"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     settings = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)  # for the ray CLI and every process Ray starts
-    local = ["--num-cpus=1", "--node-ip-address=127.0.0.1"]
+    local = ["--num-cpus=1", "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}"]
     try:
-        ray_cli("start", "--head", f"--port={port}", "--include-dashboard=false", *local)
-        ray_cli("start", f"--address={address}", *local)
+        head = [f"--port={port}", f"--ray-client-server-port={free_port()}", "--include-dashboard=false"]
+        ray_cli("start", "--head", *head, *local, *node_ports())
+        ray_cli("start", f"--address={address}", *local, *node_ports())
         ray.init(address=address, logging_level="WARNING")
         deadline = time.time() + 60
         while len([node for node in ray.nodes() if node["Alive"]]) < 2:
@@ -61,7 +110,8 @@ def cluster():
         yield address
     finally:
         ray.shutdown()
-        ray_cli("stop", "--force")
+        stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -170,8 +220,8 @@ def test_index_command_takes_the_cluster(cluster, tmp_path, capsys):
 def test_serve_answers_over_http_and_through_the_chat_page(serve_port, seeds_copy, tmp_path):
     from gradio_client import Client
 
-    from qa.chat import render_markdown
-    from qa.web import build_app, launch_options
+    from qa.conversation.chat import render_markdown
+    from qa.serving.web import build_app, launch_options
 
     options = {"documents_dir": str(seeds_copy), "index_dir": str(tmp_path / "index")}
     QA(**options).index()
@@ -242,9 +292,10 @@ def outcome(served: ServedQA) -> str:
 
 @needs_trained_reader
 def test_serve_command_with_ray(cluster, serve_port, seeds_copy, tmp_path):
-    """``qa serve --ray``: the page and ``POST /answer`` answer; Ctrl-C removes the deployment."""
+    """``qa serve --ray --auth``: the page and ``POST /answer`` answer behind the same login; Ctrl-C removes the
+    deployment."""
     page_port = free_port()
-    command = [sys.executable, "-m", "qa.cli", "serve", "--ray", cluster, "--replicas", "1"]
+    command = [sys.executable, "-m", "qa.cli", "serve", "--ray", cluster, "--replicas", "1", "--auth", "ann:s3cret"]
     command += ["--documents", str(seeds_copy), "--index", str(tmp_path / "index")]
     command += ["--port", str(page_port), "--api-port", str(serve_port)]
     log = tmp_path / "serve.log"
@@ -256,13 +307,20 @@ def test_serve_command_with_ray(cluster, serve_port, seeds_copy, tmp_path):
             assert server.poll() is None, log.read_text()[-3000:]
             assert time.time() < deadline, log.read_text()[-3000:]
             try:
-                if httpx.get(f"http://127.0.0.1:{page_port}/config", timeout=5).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{page_port}/config", timeout=5).status_code == 401:  # up, login
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(1)
-        reply = httpx.post(f"http://127.0.0.1:{serve_port}/answer", json={"question": MEETING}, timeout=120)
+        api = f"http://127.0.0.1:{serve_port}/answer"
+        refused = httpx.post(api, json={"question": MEETING}, timeout=120)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+        wrong = httpx.post(api, json={"question": MEETING}, auth=("ann", "guess"), timeout=120)
+        assert wrong.status_code == 401 and "Ayn Issa" not in wrong.text
+        reply = httpx.post(api, json={"question": MEETING}, auth=("ann", "s3cret"), timeout=120)
         assert reply.json()["answer"] == "Ayn Issa"
+        page = httpx.post(f"http://127.0.0.1:{page_port}/gradio_api/call/chat", json={"data": [MEETING]}, timeout=30)
+        assert page.status_code == 401  # the page asks the same login
         assert f"JSON answers at http://127.0.0.1:{serve_port}/answer" in log.read_text()
     finally:
         server.send_signal(signal.SIGINT)
@@ -270,3 +328,64 @@ def test_serve_command_with_ray(cluster, serve_port, seeds_copy, tmp_path):
     from ray import serve
 
     assert "qa" not in serve.status().applications  # undeployed on the way out
+
+
+@needs_trained_reader
+def test_indexing_shares_the_cluster_with_serving_replicas(serve_port, seeds_copy, tmp_path):
+    """Replicas hold CPUs: indexing takes the free ones, and gives up with a message instead of waiting forever."""
+    options = {"documents_dir": str(seeds_copy), "index_dir": str(tmp_path / "index")}
+    QA(**options).index()
+    documents = corpus(tmp_path / "docs", 40)
+    deploy(options, replicas=1, port=serve_port)  # one of the two CPUs
+    try:
+        shared = RayEmbedder()
+        assert shared.workers == 1 and "1 of 2 CPUs free" in shared.plan
+        QA(documents, tmp_path / "cluster", bulk_encoder=shared).index()
+        QA(documents, tmp_path / "local").index()
+        assert_same_index(tmp_path / "cluster", tmp_path / "local")
+        started = time.monotonic()
+        with pytest.raises(
+            RuntimeError, match="need 2 free CPUs; the Ray cluster had 1 free for 10 s"
+        ):
+            RayEmbedder(workers=2, wait_s=10).encode(["The levees held."])
+        assert time.monotonic() - started < 60
+        deploy(options, replicas=2, port=serve_port)  # now every CPU
+        with pytest.raises(RuntimeError, match="All 2 CPUs of the Ray cluster are in use"):
+            RayEmbedder()
+    finally:
+        undeploy()
+
+
+@needs_trained_reader
+def test_replicas_answer_from_the_published_index_and_follow_a_document_added(serve_port, seeds_copy, tmp_path):
+    """The replicas' folders do not exist (as on a node without the documents): they answer from the index the
+    serving process published, never scan a folder per question, and pick up a document ``qa add`` adds."""
+    from qa.cli import main
+    from qa.serving.publish import follow
+
+    source = QA(seeds_copy, tmp_path / "index")
+    absent = {"documents_dir": str(tmp_path / "not-on-this-node"), "index_dir": str(tmp_path / "nor-this")}
+    deploy(absent, replicas=2, port=serve_port, source=source)
+    stop = threading.Event()
+    follow(source, stop)
+    question = "Where did the falcon project start?"
+
+    def answers(asked: str) -> list[str]:
+        with httpx.Client(timeout=120) as http, ThreadPoolExecutor(4) as pool:  # more at once than replicas
+            url = f"http://127.0.0.1:{serve_port}/answer"
+            return [r.json()["answer"] for r in pool.map(lambda _: http.post(url, json={"question": asked}), range(4))]
+
+    try:
+        assert answers(MEETING) == ["Ayn Issa"] * 4
+        note = tmp_path / "falcon.md"
+        note.write_text("# Falcon\n\nThe falcon project started in Lyon in 2019 with three engineers.\n")
+        assert main(["add", str(note), "--documents", str(seeds_copy), "--index", str(tmp_path / "index")]) == 0
+        added, rounds_right = time.monotonic(), 0
+        while rounds_right < 3:  # every replica, several times over
+            assert time.monotonic() - added < 30, answers(question)
+            rounds_right = rounds_right + 1 if all("Lyon" in answer for answer in answers(question)) else 0
+        print(f"a document added reached every replica within {time.monotonic() - added:.1f} s")
+        assert not (tmp_path / "not-on-this-node").exists() and not (tmp_path / "nor-this").exists()
+    finally:
+        stop.set()
+        undeploy()

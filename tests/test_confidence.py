@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from qa import QA
-from qa.answers import answer_record, margin_probability
-from qa.confidence import (
+from qa.reading.answers import answer_record, margin_probability
+from qa.reading.confidence import (
     FEATURES,
     Candidate,
     ConfidenceModel,

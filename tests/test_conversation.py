@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from qa.answers import CLARIFY, answer_record
-from qa.chat import render_markdown
 from qa.cli import main
-from qa.evaluate_conversations import load_conversations
-from qa.followup import readings, resolve
-from qa.referents import NAME, PERSON, PLURAL, QUANTITY, THING, kind_of, noun_phrases
-from qa.smalltalk import kind, reply
-from qa.web import build_app, launch_options, titles
+from qa.conversation.chat import render_markdown
+from qa.conversation.followup import readings, resolve
+from qa.conversation.referents import NAME, PERSON, PLURAL, QUANTITY, THING, kind_of, noun_phrases
+from qa.conversation.smalltalk import kind, reply
+from qa.evaluation.conversations import load_conversations
+from qa.reading.answers import CLARIFY, answer_record
+from qa.serving.web import build_app, launch_options, titles
 from tests.conftest import SEED_DOC, SEEDS, free_port, needs_trained_reader
 
 QUANTITIES = ["40", "at least 700", "around 400", "Thursday, October 12", "1874", "three months", "hundreds", "1962"]

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from qa.documents import Document, is_boilerplate, load_paragraphs, split_paragraphs
-from qa.squad import normalize_answer
+from qa.documents.paragraphs import Document, is_boilerplate, load_paragraphs, split_paragraphs
+from qa.evaluation.squad import normalize_answer
 from tests.conftest import SEED_DOC, SEEDS
 
 

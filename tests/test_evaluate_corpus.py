@@ -1,4 +1,4 @@
-"""``qa eval-corpus``: a SQuAD-format file becomes documents, the real system answers, the figures add up."""
+"""``qa reader eval-corpus``: a SQuAD-format file becomes documents, the real system answers, the figures add up."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from qa.cli import main
-from qa.evaluate_corpus import (
+from qa.evaluation.corpus import (
     STOP_MARGINS,
     CorpusRun,
     choose_settings,
@@ -19,10 +19,10 @@ from qa.evaluate_corpus import (
     store_settings,
     write_corpus,
 )
+from qa.evaluation.squad import SquadExample, load_squad, write_squad
 from qa.models import PACKAGED_READER
 from qa.pipeline import QA
-from qa.read import read_card, write_card
-from qa.squad import SquadExample, load_squad, write_squad
+from qa.reading.reader import read_card, write_card
 from tests.conftest import SEED_DOC, SEEDS, needs_trained_reader
 
 QUESTIONS = [
@@ -56,7 +56,7 @@ def test_each_article_becomes_a_document_and_gold_paragraphs_hold_the_answer(see
     for example in examples:
         doc_id, offset = where[example.context]
         assert (tmp_path / doc_id).read_text()[offset : offset + len(example.context)] == example.context
-    from qa.documents import load_paragraphs
+    from qa.documents.paragraphs import load_paragraphs
 
     paragraphs = load_paragraphs(tmp_path)[1]
     gold_of = gold_finder(where, paragraphs)
@@ -154,14 +154,14 @@ def test_a_right_gold_span_beaten_by_another_paragraph_counts_as_lost():
 
 @needs_trained_reader
 def test_eval_corpus_command_prints_json(seed_squad_file, capsys):
-    assert main(["eval-corpus", str(seed_squad_file), "--limit", "2", "--json"]) == 0
+    assert main(["reader", "eval-corpus", str(seed_squad_file), "--limit", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["total"] == 2 and {"f1", "recall@1", "recall@3", "latency_ms_p95"} <= set(result)
-    assert main(["eval-corpus", str(seed_squad_file), "--store"]) == 1
+    assert main(["reader", "eval-corpus", str(seed_squad_file), "--store"]) == 1
 
 
 def test_foreign_questions_are_unanswerable_and_come_from_articles_left_out():
-    from qa.evaluate_corpus import split_foreign
+    from qa.evaluation.corpus import split_foreign
 
     examples = [
         SquadExample(f"{title}-{n}", title, f"Question {n} about {title}?", f"{title} context {n}.", ("x",), 0)

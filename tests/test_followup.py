@@ -3,12 +3,12 @@ question, the conversation evaluation, and the chat page's multi-turn path throu
 
 import pytest
 
-from qa.answers import NO_ANSWER
-from qa.chat import escape, render_markdown
-from qa.evaluate_conversations import evaluate_conversations, load_conversations
-from qa.followup import is_elliptical, resolve
-from qa.squad import score_answer
-from qa.web import build_app, launch_options
+from qa.conversation.chat import escape, render_markdown
+from qa.conversation.followup import is_elliptical, resolve
+from qa.evaluation.conversations import evaluate_conversations, load_conversations
+from qa.evaluation.squad import score_answer
+from qa.reading.answers import NO_ANSWER
+from qa.serving.web import build_app, launch_options
 from tests.conftest import SEEDS
 from tests.test_web import free_port
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from qa import QA
-from qa.chat import escape
 from qa.cli import main
-from qa.converters import DocumentError, convert
-from qa.documents import Document, split_paragraphs
-from qa.library import add_document, list_documents, remove_document, safe_name
+from qa.conversation.chat import escape
+from qa.documents.converters import DocumentError, convert
+from qa.documents.library import add_document, list_documents, remove_document, safe_name
+from qa.documents.paragraphs import Document, split_paragraphs
 from tests.conftest import SEED_DOC, SEEDS, needs_trained_reader
 
 LATIN1 = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2019": "'", "\u2026": "...", "\u2013": "-"})
@@ -276,7 +276,7 @@ def test_a_pdf_added_from_the_command_line_is_cited_by_page(tmp_path, seed_pdf, 
 def test_upload_ask_and_remove_through_gradio_client(tmp_path, seed_pdf):
     from gradio_client import Client, handle_file
 
-    from qa.web import build_app, launch_options
+    from qa.serving.web import build_app, launch_options
     from tests.test_web import free_port
 
     (tmp_path / "docs").mkdir()

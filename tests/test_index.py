@@ -1,9 +1,11 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from qa.index import META_NAME, IndexDamaged, load_index, open_index
+from qa.search.embedder import Embedder
+from qa.search.index import META_NAME, IndexDamaged, load_index, open_index
 from tests.conftest import SEED_DOC
 
 
@@ -55,10 +57,53 @@ def test_embedder_change_is_detected(seeds_copy, tmp_path, embedder):
     open_index(seeds_copy, index_dir, embedder)
     meta_path = index_dir / META_NAME
     meta = json.loads(meta_path.read_text())
-    meta["embedder"] = "some-other-model"
+    meta["embedder_identity"] = "sha256:" + "0" * 64  # vectors from another model
     meta_path.write_text(json.dumps(meta))
     index = open_index(seeds_copy, index_dir, embedder)
-    assert index.meta["embedder"] == embedder.name
+    assert index.meta["embedder_identity"] == embedder.identity
+
+
+class CountingEncoder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.embedder, self.embedded = embedder, 0
+        self.name, self.identity, self.dimension = embedder.name, embedder.identity, embedder.dimension
+
+    def encode(self, texts, progress=False):
+        self.embedded += len(texts)
+        return self.embedder.encode(texts, progress=progress)
+
+
+def test_an_index_travels_to_another_checkout_and_environment_without_embedding_again(seeds_copy, tmp_path, embedder):
+    built = open_index(seeds_copy, tmp_path / "index", embedder)
+    assert built.meta["embedder_identity"].startswith("sha256:") and "site-packages" not in json.dumps(
+        {key: value for key, value in built.meta.items() if key != "embedder"}
+    )
+    # another checkout (documents and index copied elsewhere) in another virtual environment (the same model's
+    # files at another path, as another venv's site-packages holds them)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(seeds_copy, elsewhere / "library")
+    shutil.copytree(tmp_path / "index", elsewhere / "index")
+    shutil.copytree(embedder.name, elsewhere / "venv" / "model")
+    moved = CountingEncoder(Embedder(str(elsewhere / "venv" / "model")))
+    assert moved.name != embedder.name and moved.identity == embedder.identity
+    opened = open_index(elsewhere / "library", elsewhere / "index", moved)
+    assert moved.embedded == 0
+    assert opened.meta["vectors_file"] == built.meta["vectors_file"]
+    assert opened.paragraphs == built.paragraphs
+
+
+def test_an_index_from_before_identities_opens_as_it_is_and_records_its_embedder(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    built = open_index(seeds_copy, index_dir, embedder)
+    meta = json.loads((index_dir / META_NAME).read_text())
+    del meta["embedder_identity"]  # the format before: the embedder by its path only
+    (index_dir / META_NAME).write_text(json.dumps(meta))
+    counting = CountingEncoder(embedder)
+    opened = open_index(seeds_copy, index_dir, counting)
+    assert counting.embedded == 0 and opened.meta["vectors_file"] == built.meta["vectors_file"]
+    assert json.loads((index_dir / META_NAME).read_text())["embedder_identity"] == embedder.identity
 
 
 def test_damaged_vectors_file_is_detected(seeds_copy, tmp_path, embedder):

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.index import LOCK_NAME, META_NAME, IndexDamaged, load_index, open_index, read_meta
+from qa.search.files import LOCK_NAME
+from qa.search.index import META_NAME, IndexDamaged, load_index, open_index, read_meta
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -77,7 +78,7 @@ def assert_search_works(index, embedder) -> None:
 def test_sound_index_is_loaded_not_rebuilt(pristine, index_copy, embedder, caplog):
     documents, _ = pristine
     before = {name: (index_copy / name).stat().st_mtime_ns for name in index_files(index_copy)}
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
+    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
         index = open_index(documents, index_copy, embedder)
     assert not caplog.records
     assert {name: (index_copy / name).stat().st_mtime_ns for name in index_files(index_copy)} == before
@@ -111,7 +112,7 @@ def test_damaged_vectors_file_is_detected_and_rebuilt(fault, pristine, index_cop
     VECTOR_FAULTS[fault](index_copy / good.meta["vectors_file"])
     with pytest.raises(IndexDamaged):
         load_index(index_copy)
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
+    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
         index = open_index(documents, index_copy, embedder)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("Rebuilding the index:")
@@ -155,7 +156,7 @@ def test_damaged_meta_is_detected_and_rebuilt(fault, pristine, index_copy, embed
     META_FAULTS[fault](index_copy / META_NAME)
     with pytest.raises(IndexDamaged):
         load_index(index_copy)
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
+    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
         index = open_index(documents, index_copy, embedder)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("Rebuilding the index:")
@@ -178,7 +179,7 @@ def test_leftovers_of_an_interrupted_build_are_ignored_then_removed(pristine, in
     documents_changed.mkdir()
     shutil.copy(documents / SEED_DOC, documents_changed / SEED_DOC)
     (documents_changed / "extra.txt").write_text(synthetic_document("extra", 3), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
+    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
         index = open_index(documents_changed, index_copy, embedder)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(index.paragraphs) == len(good.paragraphs) + 3
@@ -241,8 +242,8 @@ def test_build_killed_mid_embedding_leaves_previous_index(pristine, index_copy, 
 
 BUILDER = """
 import sys
-from qa.embed import Embedder
-from qa.index import load_index, open_index
+from qa.search.embedder import Embedder
+from qa.search.index import load_index, open_index
 index_dir, rounds, folders = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 embedder = Embedder()
 for round_number in range(rounds):

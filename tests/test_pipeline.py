@@ -4,9 +4,9 @@ from dataclasses import fields
 import pytest
 
 from qa import QA, Answer, Citation, QuestionError
-from qa.answers import NO_ANSWER
-from qa.chat import render_markdown
+from qa.conversation.chat import render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, as_asked, clean_question
+from qa.reading.answers import NO_ANSWER
 from tests.conftest import SEEDS, needs_trained_reader
 
 
@@ -121,18 +121,17 @@ def test_follow_up_question_uses_the_history(seed_qa):
 
 
 @needs_trained_reader
-def test_module_level_answer_uses_the_seeds(monkeypatch, tmp_path):
-    import shutil
-
+def test_module_level_answer_uses_the_library_started_with_the_sample(monkeypatch, tmp_path):
     import qa.pipeline
 
-    shutil.copytree(SEEDS, tmp_path / "seeds")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a fresh working directory, as a new user's
     monkeypatch.setattr(qa.pipeline, "_default", None)
     from qa import answer
 
     result = answer("How many militants remain in the city?")
     assert "400" in result.text
+    assert [c.doc_id for c in result.citations][:1] == ["000_ba938e0baee4174c.txt"]
+    assert (tmp_path / "library" / "000_ba938e0baee4174c.txt").is_file()
     assert json.loads((tmp_path / "index" / "meta.json").read_text())["documents"]
 
 

@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from qa.read import Reader, best_spans, encode_windows, truncate_question, whole_words
+from qa.reading.reader import Reader, best_spans, encode_windows, truncate_question, whole_words
 from tests.conftest import needs_trained_reader
 
 NEG = -100.0

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from qa.index import open_index
-from qa.retrieve import RRF_K, Retriever, fuse
+from qa.search.index import open_index
+from qa.search.retriever import RRF_K, Retriever, fuse
 from tests.conftest import SEEDS
 
 

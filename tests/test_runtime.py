@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from qa.read import Reader
-from qa.runtime import CACHE_ENV, choose_backend
+from qa.models.runtime import CACHE_ENV, choose_backend
+from qa.reading.reader import Reader
 from tests.conftest import needs_trained_reader
 
 PASSAGE = (
@@ -34,7 +34,7 @@ def test_onnx_reader_reads_the_same_spans_as_torch():
 
 
 def test_onnx_embedder_vectors_match_torch(embedder):
-    from qa.embed import Embedder
+    from qa.search.embedder import Embedder
 
     assert embedder.backend == "onnx"
     texts = ["Where did the meeting take place?", PASSAGE, "x"]
@@ -90,7 +90,7 @@ def test_backend_choice(tiny_reader_dir, monkeypatch):
 
 
 def test_bulk_encoding_runs_on_torch_and_gives_the_query_path_vectors():
-    from qa.embed import Embedder
+    from qa.search.embedder import Embedder
 
     embedder = Embedder(batch_size=2)
     texts = ["Where did the meeting take place?", PASSAGE, "Raqqa", "Ayn Issa is a town."]

@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from qa.squad import SquadExample, best_threshold, load_squad, normalize_answer, score_answer, squad_v2_metrics
+from qa.evaluation.squad import (
+    SquadExample,
+    best_threshold,
+    load_squad,
+    normalize_answer,
+    score_answer,
+    squad_v2_metrics,
+)
 
 
 def example(id, answers):

@@ -3,19 +3,19 @@ import json
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from qa.checkpoints import latest_checkpoint
 from qa.cli import main
-from qa.held_out import never_trained_titles
-from qa.read import Reader, encode_windows
-from qa.squad import SquadExample, load_squad, write_squad
-from qa.train import EXAMPLES_NAME, TrainConfig, train, training_examples
-from qa.train_data import (
+from qa.evaluation.squad import SquadExample, load_squad, write_squad
+from qa.reading.reader import Reader, encode_windows
+from qa.training.checkpoints import latest_checkpoint
+from qa.training.examples import (
     label_positions,
     retrieval_negatives,
     split_calibration,
     take_shard,
 )
-from qa.twins import (
+from qa.training.held_out import never_trained_titles
+from qa.training.train import EXAMPLES_NAME, TrainConfig, train, training_examples
+from qa.training.twins import (
     answer_cut_twins,
     antonym_questions,
     paragraph_swapped_questions,
@@ -382,7 +382,7 @@ def test_examples_only_writes_what_training_would_train_on(squad_file, tmp_path,
     output = tmp_path / "examples"
     options = ["--output", str(output), "--negatives", "1", "--swapped", "1", "--antonyms", "1", "--cut-answer", "1"]
     options += ["--calibration-fraction", "0.25"]
-    assert main(["train-reader", "--train", str(source), *options, "--examples-only"]) == 0
+    assert main(["reader", "train", "--train", str(source), *options, "--examples-only"]) == 0
     assert "training examples written to" in capsys.readouterr().out
     written = load_squad(output / EXAMPLES_NAME)
     shares = {"negatives": 1.0, "swapped": 1.0, "antonyms": 1.0, "cut_answer": 1.0}

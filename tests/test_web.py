@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from qa import QA
-from qa.chat import render_markdown
 from qa.cli import build_parser
-from qa.web import (
-    CONCURRENCY,
-    MAX_QUEUE,
-    MAX_UPLOAD,
-    build_app,
-    exposure_warning,
-    is_local,
-    launch_options,
-    parse_auth,
-)
-from tests.conftest import free_port
+from qa.conversation.chat import render_markdown
+from qa.serving.access import exposure_warning, is_local, parse_auth
+from qa.serving.web import CONCURRENCY, MAX_QUEUE, MAX_UPLOAD, build_app, launch_options
+from tests.conftest import free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = "000_ba938e0baee4174c.txt"
@@ -48,11 +38,11 @@ def test_open_hosts_warn_without_auth_only(host):
 
 
 def test_launch_options_log_the_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="qa.web"):
+    with caplog.at_level(logging.WARNING, logger="qa.serving.web"):
         launch_options("0.0.0.0", 8000, None)
     assert [r.getMessage() for r in caplog.records] == [exposure_warning("0.0.0.0", None)]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="qa.web"):
+    with caplog.at_level(logging.WARNING, logger="qa.serving.web"):
         launch_options("0.0.0.0", 8000, "user:secret")
         launch_options()
     assert not caplog.records
@@ -147,34 +137,21 @@ def test_app_py_listens_on_loopback_only(tiny_qa, tiny_reader_dir):
     port = free_port()
     command = [sys.executable, "app.py", "--port", str(port), "--documents", str(tiny_qa.documents_dir)]
     command += ["--index", str(tiny_qa.index_dir), "--reader", str(tiny_reader_dir)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_server(command, ROOT, port)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        assert process.poll() is None, process.communicate()[1][-3000:]
         assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, little-endian hex
         reply = httpx.post(f"http://127.0.0.1:{port}/gradio_api/call/chat", json={"data": [""]}, timeout=30)
         assert reply.status_code == 200
     finally:
-        process.terminate()
-        try:
-            _, err = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, err = process.communicate()
+        err = stop_server(process)
     assert "without --auth" not in err
     assert "Traceback" not in err
 
 
 def test_the_pages_escaped_user_text_is_read_back_as_typed_and_small_talk_is_no_turn():
     """The page shows a user's message escaped; the history it sends back is read as the user typed it."""
-    from qa.chat import escape
-    from qa.web import safe_history
+    from qa.conversation.chat import escape
+    from qa.serving.web import safe_history
 
     typed = "What did <b>they</b> say (2017)?"
     history = [

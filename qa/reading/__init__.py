@@ -1,0 +1,1 @@
+"""Reading: the extractive reader that picks the answer span, the answer and citation types, calibrated confidence."""

@@ -1,0 +1,154 @@
+"""The index published to Ray's object store: replicas answer from it without a shared file system.
+
+The process that serves (``qa serve --ray``) keeps the library and builds the index, as on one machine; then it
+publishes the index files (``meta.json`` and the vectors) to the object store, named by a digest of
+``meta.json``, through one small actor (``IndexRegistry``). Each replica (``PublishedQA``) copies the latest
+version into a private temp folder of its node, verifies and opens it, and checks the registry for a newer
+version every ``FOLLOW_S`` in a background thread: a document added (page, ``qa add``) reaches every replica
+without a restart. A question never touches the file system: replicas need neither the documents folder nor
+the index folder, and never build an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from qa.pipeline import QA
+from qa.search.files import build_lock
+from qa.search.index import META_NAME, Index, load_index
+from qa.search.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAME = "qa-index"
+REGISTRY_NAMESPACE = "qa"
+# How often the serving process looks for changed documents, and each replica for a newer published version:
+# a check is one folder scan in the serving process and one tiny actor call in a replica.
+FOLLOW_S = 1.0
+
+
+class IndexRegistry:
+    """A Ray actor holding the latest published index version: its name and its files' object refs."""
+
+    def __init__(self):
+        self.version, self.files = "", {}
+
+    def publish(self, version: str, files: dict) -> None:
+        self.version, self.files = version, files
+
+    def latest_version(self) -> str:
+        return self.version
+
+    def latest(self) -> tuple[str, dict]:
+        return self.version, self.files
+
+
+_created: list = []  # the publishing process holds the registry's handle: Ray ends an actor nobody holds
+
+
+def registry(create: bool = False):
+    """The cluster's index registry actor (created when ``create``; ValueError when there is none). It lives as
+    long as the process that created it (``qa serve --ray``), which ``undeploy`` ends it in."""
+    import ray
+
+    if create and not _created:  # keep the creating handle: the actor lives while its creator holds it
+        actor = ray.remote(num_cpus=0)(IndexRegistry)
+        _created.append(actor.options(name=REGISTRY_NAME, namespace=REGISTRY_NAMESPACE, get_if_exists=True).remote())
+    if create:
+        return _created[0]
+    return ray.get_actor(REGISTRY_NAME, namespace=REGISTRY_NAMESPACE)
+
+
+def forget_registry() -> None:
+    """Drop this process's handle of the registry (after ``undeploy`` ended it)."""
+    _created.clear()
+
+
+def publish(qa: QA) -> str:
+    """Bring ``qa``'s index up to date with its documents and publish it when it is not the latest version;
+    returns the published version."""
+    import ray
+
+    qa.index()
+    with build_lock(qa.index_dir):  # no builder replaces the files while they are read
+        meta = (qa.index_dir / META_NAME).read_bytes()
+        version = hashlib.sha256(meta).hexdigest()[:16]
+        actor = registry(create=True)
+        if ray.get(actor.latest_version.remote()) == version:
+            return version
+        vectors_file = load_index(qa.index_dir).meta["vectors_file"]
+        files = {META_NAME: ray.put(meta), vectors_file: ray.put((qa.index_dir / vectors_file).read_bytes())}
+    ray.get(actor.publish.remote(version, files))
+    log.info("Published index version %s to the Ray object store.", version)
+    return version
+
+
+def follow(qa: QA, stop: threading.Event, every: float = FOLLOW_S) -> threading.Thread:
+    """Publish ``qa``'s index again whenever its documents change, until ``stop`` is set (a daemon thread)."""
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                publish(qa)
+            except Exception as error:  # keep following; say why this round failed
+                log.warning("Could not publish the index: %s", error)
+
+    thread = threading.Thread(target=loop, name="qa-publish", daemon=True)
+    thread.start()
+    return thread
+
+
+class PublishedQA(QA):
+    """A replica's ``QA``: answers from the latest published index version (see the module docstring); the
+    documents and index folders of ``options`` are never read."""
+
+    def __init__(self, every: float = FOLLOW_S, **options):
+        super().__init__(**options)
+        self._registry = registry()
+        self._version = ""
+        self._copies = Path(tempfile.mkdtemp(prefix="qa-published-"))
+        self.refresh()
+        threading.Thread(target=self._follow, args=(every,), name="qa-follow", daemon=True).start()
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def index(self, force: bool = False, progress: bool = False) -> Index:
+        """The published index this replica answers from (no documents folder to check)."""
+        with self._lock:
+            return self._retriever.index
+
+    def refresh(self) -> bool:
+        """Open the latest published version when it is newer than the one in use; True when it changed."""
+        import ray
+
+        version, refs = ray.get(self._registry.latest.remote())
+        if not version:
+            raise RuntimeError("No index is published on this Ray cluster yet (qa.serving.publish.publish).")
+        if version == self._version:
+            return False
+        folder = self._copies / version
+        folder.mkdir(exist_ok=True)
+        for name, data in zip(refs, ray.get(list(refs.values()))):
+            (folder / name).write_bytes(data)
+        retriever = Retriever(load_index(folder), self.embedder)  # checksums verified on the way in
+        with self._lock:
+            self._retriever, previous, self._version = retriever, self._version, version
+        if previous:
+            shutil.rmtree(self._copies / previous, ignore_errors=True)
+        log.info("Answering from index version %s.", version)
+        return True
+
+    def _follow(self, every: float) -> None:
+        stop = threading.Event()
+        while not stop.wait(every):
+            try:
+                self.refresh()
+            except Exception as error:  # keep answering from the version in use
+                log.warning("Could not open the published index: %s", error)

@@ -40,6 +40,9 @@ def ray_cli(*args: str) -> None:
     assert done.returncode == 0, f"ray {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
+RUNNING: dict[str, Path] = {}  # "temp_dir": the folder of the cluster the ``cluster`` fixture runs
+
+
 def node_ports() -> list[str]:
     """Free ports for every server a node starts (Ray's fixed defaults, such as 10001 for the client server and
     52365 for the dashboard agent, would collide with another test session's cluster on this host)."""
@@ -85,12 +88,13 @@ def stop_cluster(temp_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The address of a two-node cluster (1 CPU each): two 1-CPU actors need both nodes. Both nodes are told
-    to use the loopback address, and token authentication is off (no ~/.ray/auth_token of an earlier cluster
-    gets in the way; this process reads the mode once, when ray is imported). The cluster keeps its files in a
-    private temp dir (short: Ray's socket paths must stay under 108 characters) and every port it opens is
-    free when chosen, so two test sessions on one host run side by side; teardown stops its processes only."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="qa-ray-", dir="/tmp"))
+    """The address of a two-node cluster (1 CPU each): two 1-CPU actors need both nodes. Both nodes are told to use the
+    loopback address (Ray still listens on all interfaces: docs/cluster.md), and token authentication is off (no
+    ~/.ray/auth_token of an earlier cluster gets in the way; this process reads the mode once, when ray is imported).
+    The cluster keeps its files in a private temp dir (short: Ray's socket paths must stay under 108 characters) and
+    every port it opens is free when chosen, so two test sessions on one host run side by side; teardown stops its
+    processes only."""
+    temp_dir = RUNNING["temp_dir"] = Path(tempfile.mkdtemp(prefix="qa-ray-", dir="/tmp"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     settings = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -149,17 +153,22 @@ def assert_same_index(left: Path, right: Path) -> None:
     np.testing.assert_allclose(vectors_a, vectors_b, atol=1e-5)
 
 
-def embedding_workers() -> list[int]:
-    """PIDs of the Ray Data actors embedding right now (Ray names the process after the actor)."""
+def named_processes(prefix: str) -> list[int]:
+    """PIDs of this test cluster's processes whose name starts with ``prefix`` (Ray names a worker process after
+    its actor); another session's cluster on the host is left out."""
     pids = []
-    for entry in Path("/proc").iterdir():
+    for pid in cluster_processes(RUNNING["temp_dir"]):
         try:
-            command = (entry / "cmdline").read_bytes().decode(errors="replace") if entry.name.isdigit() else ""
+            if (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace").startswith(prefix):
+                pids.append(pid)
         except OSError:
             continue
-        if command.startswith("ray::MapWorker") and "EmbedBatches" in command:
-            pids.append(int(entry.name))
     return pids
+
+
+def embedding_workers() -> list[int]:
+    """PIDs of the Ray Data actors embedding right now."""
+    return named_processes("ray::MapWorker(MapBatches(EmbedBatches))")
 
 
 def test_index_through_the_cluster_equals_the_single_process_index(cluster, tmp_path):
@@ -344,9 +353,7 @@ def test_indexing_shares_the_cluster_with_serving_replicas(serve_port, seeds_cop
         QA(documents, tmp_path / "local").index()
         assert_same_index(tmp_path / "cluster", tmp_path / "local")
         started = time.monotonic()
-        with pytest.raises(
-            RuntimeError, match="need 2 free CPUs; the Ray cluster had 1 free for 10 s"
-        ):
+        with pytest.raises(RuntimeError, match="need 2 free CPUs; the Ray cluster had 1 free for 10 s"):
             RayEmbedder(workers=2, wait_s=10).encode(["The levees held."])
         assert time.monotonic() - started < 60
         deploy(options, replicas=2, port=serve_port)  # now every CPU
@@ -388,4 +395,60 @@ def test_replicas_answer_from_the_published_index_and_follow_a_document_added(se
         assert not (tmp_path / "not-on-this-node").exists() and not (tmp_path / "nor-this").exists()
     finally:
         stop.set()
+        undeploy()
+
+
+def serve_replicas() -> list[int]:
+    """PIDs of the answering replicas running now."""
+    return named_processes("ray::ServeReplica:qa:AnswerService")
+
+
+def replaced(killed: int) -> bool:
+    """Two replicas run again, the killed one not among them, and the application is back to RUNNING."""
+    from ray import serve
+
+    running = serve_replicas()
+    return len(running) == 2 and killed not in running and serve.status().applications["qa"].status == "RUNNING"
+
+
+@needs_trained_reader
+def test_a_replica_killed_under_load_fails_cleanly_and_comes_back(serve_port, seeds_copy, tmp_path):
+    """Questions keep coming while one of two replicas is killed: each gets an answer or a clean HTTP error (never a
+    hang), and Serve starts a replacement that answers from the published index."""
+    options = {"documents_dir": str(seeds_copy), "index_dir": str(tmp_path / "index")}
+    deploy(options, replicas=2, port=serve_port)
+    codes: list[int] = []
+    running = threading.Event()
+    running.set()
+
+    def ask_until_stopped() -> None:
+        with httpx.Client(timeout=60) as http:
+            while running.is_set():
+                codes.append(http.post(f"http://127.0.0.1:{serve_port}/answer", json={"question": MEETING}).status_code)
+
+    try:
+        before = serve_replicas()
+        assert len(before) == 2
+        with ThreadPoolExecutor(3) as pool:
+            askers = [pool.submit(ask_until_stopped) for _ in range(3)]
+            time.sleep(3)
+            os.kill(before[0], signal.SIGKILL)
+            killed = time.time()
+            deadline = killed + 90
+            while not replaced(before[0]):
+                assert time.time() < deadline, "no replacement replica within 90 s"
+                time.sleep(1)
+            back = time.time() - killed
+            time.sleep(3)
+            running.clear()
+            for asker in askers:
+                asker.result(timeout=120)  # no request hung
+        print(f"replica killed: {len(codes) - codes.count(200)} of {len(codes)} questions failed, back in {back:.0f} s")
+        assert set(codes) <= {200, 500, 502, 503}, codes
+        assert codes.count(200) >= len(codes) - 3, codes  # at most the questions in flight on the killed replica
+        with httpx.Client(timeout=60) as http:
+            replies = [http.post(f"http://127.0.0.1:{serve_port}/answer", json={"question": MEETING}) for _ in range(4)]
+        assert [reply.json()["answer"] for reply in replies] == ["Ayn Issa"] * 4
+    finally:
+        running.clear()
         undeploy()

@@ -115,7 +115,11 @@ def cluster():
     finally:
         ray.shutdown()
         stop_cluster(temp_dir)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        for _ in range(10):  # a dying process may still write a file while the folder is removed
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            if not temp_dir.exists():
+                break
+            time.sleep(0.5)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -96,8 +96,7 @@ def as_asked(question: str) -> str:
 class QA:
     """Question answering over a folder of documents.
 
-    ``documents_dir``: the library (default: ``library/``, started with the sample article on first use, see
-    ``qa.documents.library``); ``index_dir``: its index (default: ``index/``).
+    ``documents_dir``: the library (default ``library/``, see ``qa.documents.library``); ``index_dir``: its index.
     ``embedder`` / ``reader``: a hub id or folder (default: the packaged models). ``top_k``: passages
     retrieved per question. ``threshold``: the reader's no-answer margin (default: its card's).
     ``stop_margin``: skip the lower-ranked passages when the top one's span is this confident (default: the
@@ -130,7 +129,7 @@ class QA:
         min_confidence: float | None = None,
     ):
         self.documents_dir = Path(documents_dir) if documents_dir is not None else DEFAULT_LIBRARY
-        self._default_library = documents_dir is None  # started (with the sample) on first use, in ``index``
+        self._library_started = documents_dir is not None  # the default one starts (with the sample) in ``index``
         self.index_dir = Path(index_dir)
         self.embedder_name = embedder
         self.reader_name = reader
@@ -187,8 +186,9 @@ class QA:
     def index(self, force: bool = False, progress: bool = False) -> Index:
         """Bring the index up to date with the documents (rebuild when forced) and return it."""
         with self._lock:
-            if self._default_library:
+            if not self._library_started:
                 library_folder()
+                self._library_started = True
             fingerprint = self._documents_fingerprint()
             if force or self._retriever is None or fingerprint != self._fingerprint:
                 encoder = self.bulk_encoder or self.embedder

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.models import PACKAGED_READER
-from qa.models.runtime import CACHE_ENV
+from qa.models import CACHE_ENV, PACKAGED_READER
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from qa.models.runtime import CACHE_ENV, choose_backend
+from qa.models import CACHE_ENV
+from qa.models.runtime import choose_backend
 from qa.reading.reader import Reader
 from tests.conftest import needs_trained_reader
 

@@ -26,7 +26,7 @@ from qa.documents.paragraphs import Paragraph
 from qa.evaluation.squad import SquadExample, load_squad, score_answer, squad_v2_metrics, threshold_curve
 from qa.models import resolve_reader
 from qa.pipeline import QA
-from qa.reading.confidence import calibration_report
+from qa.reading.confidence import RIGHT_F1, calibration_report
 from qa.reading.reader import read_card, write_card
 
 STOP_MARGINS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)  # searched by choose_settings (inf: read every passage)
@@ -57,7 +57,7 @@ class CorpusRun:
         """The prediction is an answer with token F1 >= 0.5 against a gold answer (never for unanswerables)."""
         return (
             bool(self.prediction and self.example.answers)
-            and score_answer(self.prediction, self.example.answers)[1] >= 0.5
+            and score_answer(self.prediction, self.example.answers)[1] >= RIGHT_F1
         )
 
 
@@ -163,8 +163,8 @@ def lost_to_other_paragraph(answerable: list[CorpusRun]) -> float:
             continue
         best_gold = max(gold_spans, key=lambda span: span[1])
         best = max(run.spans, key=lambda span: span[1])
-        right = score_answer(best_gold[2], run.example.answers)[1] >= 0.5
-        lost += right and best[0] not in gold_ranks and score_answer(best[2], run.example.answers)[1] < 0.5
+        right = score_answer(best_gold[2], run.example.answers)[1] >= RIGHT_F1
+        lost += right and best[0] not in gold_ranks and score_answer(best[2], run.example.answers)[1] < RIGHT_F1
     return lost / len(answerable)
 
 

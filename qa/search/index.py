@@ -183,10 +183,15 @@ def build_index(
         "paragraphs_sha256": paragraphs_sha256(stored_paragraphs),
         "paragraphs": stored_paragraphs,
     }
-    atomic_write_bytes(index_dir / META_NAME, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    write_meta(index_dir, meta)
     remove_stale_files(index_dir, keep=vectors_file)
     log.info("Indexed %d paragraphs from %d documents into %s.", len(paragraphs), len(documents), index_dir)
     return Index(faiss_index, paragraphs, meta)
+
+
+def write_meta(index_dir: Path, meta: dict) -> None:
+    """Commit ``meta`` as the index's ``meta.json`` (atomically: the commit point of a build)."""
+    atomic_write_bytes(index_dir / META_NAME, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
 
 
 def remove_stale_files(index_dir: Path, keep: str) -> None:
@@ -245,7 +250,7 @@ def open_index(
                 if is_current(meta, documents, embedder):
                     if "embedder_identity" not in meta:  # written before identities: record it, so it travels
                         meta["embedder_identity"] = embedder.identity
-                        atomic_write_bytes(index_dir / META_NAME, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+                        write_meta(index_dir, meta)
                     return load_index(index_dir)
             except IndexDamaged as error:
                 log.warning("Rebuilding the index: %s", error)

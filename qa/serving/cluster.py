@@ -159,10 +159,6 @@ class AnswerService:
         self.qa = PublishedQA(**options)
         self.qa.reader  # noqa: B018 (loads the reader now rather than on the first question)
 
-    def index_version(self) -> str:
-        """The published index version this replica answers from."""
-        return self.qa.version
-
     def answer(self, question: str, history: History | None = None, top_k: int | None = None) -> Answer:
         return self.qa.answer(question, history=history, top_k=top_k)
 

@@ -1,8 +1,8 @@
 """The index published to Ray's object store: replicas answer from it without a shared file system.
 
 The process that serves (``qa serve --ray``) keeps the library and builds the index, as on one machine; then it
-publishes the index files (``meta.json`` and the vectors) to the object store, named by a digest of
-``meta.json``, through one small actor (``IndexRegistry``). Each replica (``PublishedQA``) copies the latest
+publishes the index files (``meta.json`` and the vectors) to the object store, named by the checksums
+``meta.json`` holds, through one small actor (``IndexRegistry``). Each replica (``PublishedQA``) copies the latest
 version into a private temp folder of its node, verifies and opens it, and checks the registry for a newer
 version every ``FOLLOW_S`` in a background thread: a document added (page, ``qa add``) reaches every replica
 without a restart. A question never touches the file system: replicas need neither the documents folder nor
@@ -11,11 +11,12 @@ the index folder, and never build an index.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from qa.pipeline import QA
@@ -49,6 +50,7 @@ class IndexRegistry:
 
 
 _created: list = []  # the publishing process holds the registry's handle: Ray ends an actor nobody holds
+_published: list[str] = []  # the version this process last published (no read, lock or actor call while unchanged)
 
 
 def registry(create: bool = False):
@@ -67,6 +69,12 @@ def registry(create: bool = False):
 def forget_registry() -> None:
     """Drop this process's handle of the registry (after ``undeploy`` ended it)."""
     _created.clear()
+    _published.clear()
+
+
+def version_of(meta: dict) -> str:
+    """An index version's name: its vectors' and paragraphs' checksums, which ``meta.json`` already holds."""
+    return f"{meta['vectors_sha256'][:12]}{meta['paragraphs_sha256'][:12]}"
 
 
 def publish(qa: QA) -> str:
@@ -74,16 +82,16 @@ def publish(qa: QA) -> str:
     returns the published version."""
     import ray
 
-    qa.index()
+    current = version_of(qa.index().meta)
+    if _published == [current]:
+        return current
     with build_lock(qa.index_dir):  # no builder replaces the files while they are read
         meta = (qa.index_dir / META_NAME).read_bytes()
-        version = hashlib.sha256(meta).hexdigest()[:16]
-        actor = registry(create=True)
-        if ray.get(actor.latest_version.remote()) == version:
-            return version
-        vectors_file = load_index(qa.index_dir).meta["vectors_file"]
+        parsed = json.loads(meta)
+        version, vectors_file = version_of(parsed), parsed["vectors_file"]
         files = {META_NAME: ray.put(meta), vectors_file: ray.put((qa.index_dir / vectors_file).read_bytes())}
-    ray.get(actor.publish.remote(version, files))
+    ray.get(registry(create=True).publish.remote(version, files))
+    _published[:] = [version]
     log.info("Published index version %s to the Ray object store.", version)
     return version
 
@@ -115,10 +123,6 @@ class PublishedQA(QA):
         self.refresh()
         threading.Thread(target=self._follow, args=(every,), name="qa-follow", daemon=True).start()
 
-    @property
-    def version(self) -> str:
-        return self._version
-
     def index(self, force: bool = False, progress: bool = False) -> Index:
         """The published index this replica answers from (no documents folder to check)."""
         with self._lock:
@@ -128,11 +132,12 @@ class PublishedQA(QA):
         """Open the latest published version when it is newer than the one in use; True when it changed."""
         import ray
 
-        version, refs = ray.get(self._registry.latest.remote())
-        if not version:
+        latest = ray.get(self._registry.latest_version.remote())  # a name, not the files' refs
+        if not latest:
             raise RuntimeError("No index is published on this Ray cluster yet (qa.serving.publish.publish).")
-        if version == self._version:
+        if latest == self._version:
             return False
+        version, refs = ray.get(self._registry.latest.remote())
         folder = self._copies / version
         folder.mkdir(exist_ok=True)
         for name, data in zip(refs, ray.get(list(refs.values()))):
@@ -146,8 +151,8 @@ class PublishedQA(QA):
         return True
 
     def _follow(self, every: float) -> None:
-        stop = threading.Event()
-        while not stop.wait(every):
+        while True:
+            time.sleep(every)
             try:
                 self.refresh()
             except Exception as error:  # keep answering from the version in use

@@ -32,8 +32,8 @@ def main() -> None:
     from qa.evaluation.corpus import gold_finder, write_corpus
     from qa.evaluation.squad import load_squad
     from qa.search.embedder import Embedder
-    from qa.search.index import open_index
     from qa.search.retriever import RRF_K, Retriever, fuse
+    from qa.search.sync import open_index
 
     examples = load_squad(args.squad_file)
     answerable = [example for example in examples if not example.is_impossible]
@@ -43,9 +43,9 @@ def main() -> None:
         where = write_corpus(examples, documents)
         embedder = Embedder()
         retriever = Retriever(open_index(documents, index, embedder), embedder)
-        paragraphs = retriever.index.paragraphs
+        paragraphs = retriever.index.paragraphs()
         gold_of = gold_finder(where, paragraphs)
-        position_of = {paragraph.id: position for position, paragraph in enumerate(paragraphs)}
+        position_of = {paragraph.id: row for row, paragraph in zip(retriever.index.rows(), paragraphs)}
         asked = []
         for example in questions:
             gold = {position_of[pid] for pid in gold_of(example)}

@@ -1,15 +1,15 @@
-"""Indexing throughput: ``qa.search.index.build_index`` vs the embedder's raw ``encode()`` on the same texts.
+"""Indexing throughput: ``qa.search.sync.open_index`` vs the embedder's raw ``encode()`` on the same texts.
 
 Paragraphs are the distinct SQuAD contexts of ../shared/data/squad/train.json and dev.json, repeated with
 a suffix (" (copy 2)", " (copy 3)", ...) to reach each size. Each size runs in a fresh child process:
 
-1. ``build_index`` into an empty temp folder (embedding, FAISS index, serialisation, ``meta.json``):
+1. ``open_index`` of one document holding them, into an empty temp folder (conversion, embedding, store, segment):
    paragraphs/s and the process's peak RSS after it (and at the end);
 2. the raw ``SentenceTransformer.encode()`` of the same model on the same texts (batch size 16,
    normalised, as ``Embedder`` asks): paragraphs/s;
    with ``--raw-limit N``, on an even sample of about N of them (the texts' lengths are spread alike).
 
-Ratio = build_index throughput / raw encode() throughput (target >= 0.8). The index's vectors are also
+Ratio = open_index throughput / raw encode() throughput (target >= 0.8). The index's vectors are also
 checked against the raw encode() ones (``max_abs_diff_vs_raw``: Embedder's own encoding path).
 SQuAD contexts are long (~150 tokens): MiniLM-L6 embeds about 13 of them a second on one core, so the full
 100k size takes hours.
@@ -23,7 +23,6 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -65,31 +64,24 @@ def peak_rss_mb() -> float:
 
 def run_one(size: int, files: list[Path], embedder_name: str | None, batch_size: int, raw_limit: int | None) -> dict:
     """Time one size in this process; returns its figures."""
-    from qa.documents.paragraphs import Document, Paragraph
     from qa.search.embedder import Embedder
-    from qa.search.index import build_index
+    from qa.search.sync import open_index
 
     texts = corpus(squad_contexts(files), size)
-    offsets, position = [], 0
-    for text in texts:
-        offsets.append((position, position + len(text)))
-        position += len(text) + 2
-    digest = hashlib.sha256("\n\n".join(texts).encode("utf-8")).hexdigest()
-    documents = [Document("squad.txt", Path("squad.txt"), digest, "")]
-    paragraphs = [
-        Paragraph("squad.txt", i, text, start, end) for i, (text, (start, end)) in enumerate(zip(texts, offsets))
-    ]
     embedder = Embedder(embedder_name, batch_size=batch_size)
     embedder.encode(texts[: 2 * batch_size])  # warm-up (the bulk path)
     rss_before = peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="bench-index-") as folder:
+        (Path(folder) / "documents").mkdir()
+        (Path(folder) / "documents" / "squad.txt").write_text("\n\n".join(texts), encoding="utf-8")
         started = time.perf_counter()
-        index = build_index(documents, paragraphs, embedder, folder)
+        index = open_index(Path(folder) / "documents", Path(folder) / "index", embedder)
         build_seconds = time.perf_counter() - started
-        kind = type(index.vectors).__name__
-        index_bytes = sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file())
+        kind = index.kind
+        index_bytes = sum(f.stat().st_size for f in (Path(folder) / "index").rglob("*") if f.is_file())
+        texts = [paragraph.text for paragraph in index.paragraphs()]  # as the index split them
+        built = index.stored_vectors()[1]
     rss_build = peak_rss_mb()
-    built = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     del index
 
     from sentence_transformers import SentenceTransformer

@@ -82,17 +82,17 @@ def main() -> None:
     figures = {
         "benchmark": "pdf",
         "pages": pages,
-        "paragraphs": len(index.paragraphs),
+        "paragraphs": len(index),
         "bytes": len(data),
         "extract_s": extract_s,
         "extract_pages_per_s": pages / extract_s,
         "add_and_index_s": add_s,
         "add_pages_per_s": pages / add_s,
-        "add_paragraphs_per_s": len(index.paragraphs) / add_s,
+        "add_paragraphs_per_s": len(index) / add_s,
         "raw_encode_paragraphs_per_s": len(paragraphs) / raw_s,
     }
     figures["ratio_add_over_raw_encode"] = figures["add_paragraphs_per_s"] / figures["raw_encode_paragraphs_per_s"]
-    print(f"{pages}-page PDF ({len(data) / 1e6:.1f} MB), {len(index.paragraphs)} paragraphs")
+    print(f"{pages}-page PDF ({len(data) / 1e6:.1f} MB), {len(index)} paragraphs")
     print(f"text extraction        {figures['extract_pages_per_s']:8.1f} pages/s   ({extract_s:.2f} s)")
     add_rate = f"{figures['add_pages_per_s']:8.1f} pages/s   {figures['add_paragraphs_per_s']:.1f} paragraphs/s"
     print(f"qa add + index         {add_rate}")

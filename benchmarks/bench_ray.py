@@ -2,7 +2,7 @@
 answers/s of the chat with 1 and 2 Ray Serve replicas against the in-process server (bench_load.py).
 
 Indexing: the same ``--paragraphs`` SQuAD paragraphs (repeated with " (copy N)" past the distinct ones, as in
-bench_index.py) go through ``qa.search.index.build_index`` into a fresh index folder, embedded by ``Embedder``
+bench_index.py) go through ``qa.search.sync.open_index`` into a fresh index folder, embedded by ``Embedder``
 (baseline, one process using every core) or by ``qa.serving.cluster.RayEmbedder`` with 1 and 2 actors (one CPU each)
 on a private Ray started here with one CPU per core (or ``--address``). Times include the actors' start and
 model loads: what ``qa index --ray`` costs. Every Ray index is checked against the baseline's vectors.
@@ -31,26 +31,26 @@ from bench_index import SQUAD, corpus, squad_contexts  # noqa: E402
 from bench_load import format_table, parse_args, run_load  # noqa: E402
 
 
-def index_run(paragraphs, encoder) -> tuple[float, np.ndarray]:
-    """Seconds to build a fresh index of ``paragraphs`` with ``encoder``, and its vectors."""
-    from qa.search.index import build_index
+def index_run(texts: list[str], encoder) -> tuple[float, np.ndarray]:
+    """Seconds to index ``texts`` (one document, a paragraph each) afresh with ``encoder``, and the vectors."""
+    from qa.search.sync import open_index
 
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
+        (Path(folder) / "documents").mkdir()
+        (Path(folder) / "documents" / "bench.txt").write_text("\n\n".join(texts), encoding="utf-8")
         began = time.perf_counter()
-        index = build_index([], paragraphs, encoder, folder)
+        index = open_index(Path(folder) / "documents", Path(folder) / "index", encoder)
         seconds = time.perf_counter() - began
-        return seconds, index.vectors.reconstruct_n(0, index.vectors.ntotal)
+        return seconds, index.stored_vectors()[1]
 
 
 def indexing(args) -> list[dict]:
-    from qa.documents.paragraphs import Paragraph
     from qa.search.embedder import Embedder
     from qa.serving.cluster import RayEmbedder, connect
 
     texts = corpus(squad_contexts([Path(f) for f in args.squad]), args.paragraphs)
-    paragraphs = [Paragraph("bench.txt", i, t, 0, len(t)) for i, t in enumerate(texts)]
     rows = []
-    seconds, baseline = index_run(paragraphs, Embedder(backend="torch"))
+    seconds, baseline = index_run(texts, Embedder(backend="torch"))
     rows.append({"run": f"single process ({os.cpu_count()} threads)", "seconds": seconds, "max_diff": 0.0})
     if args.address:
         connect(args.address)
@@ -59,7 +59,7 @@ def indexing(args) -> list[dict]:
 
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
     for workers in (1, 2):
-        seconds, vectors = index_run(paragraphs, RayEmbedder(workers=workers))
+        seconds, vectors = index_run(texts, RayEmbedder(workers=workers))
         diff = float(np.abs(vectors - baseline).max())
         rows.append({"run": f"Ray, {workers} worker{'s' * (workers > 1)}", "seconds": seconds, "max_diff": diff})
     for row in rows:

@@ -16,13 +16,14 @@ from pathlib import Path
 from qa.conversation.chat import History, understand
 from qa.conversation.readings import DEFAULT_READINGS, choose_reading
 from qa.documents.library import DEFAULT_LIBRARY, library_folder
-from qa.documents.paragraphs import Paragraph, document_paths
+from qa.documents.paragraphs import Paragraph, folder_fingerprint
 from qa.reading.answers import Answer, Citation
 from qa.reading.confidence import with_confidence
 from qa.reading.reader import Reader, Span
 from qa.search.embedder import Embedder, TextEncoder
-from qa.search.index import Index, open_index
+from qa.search.index import Index
 from qa.search.retriever import Hit, Retriever
+from qa.search.sync import open_index
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +190,13 @@ class QA:
             if not self._library_started:
                 library_folder()
                 self._library_started = True
-            fingerprint = self._documents_fingerprint()
+            fingerprint = folder_fingerprint(self.documents_dir)
             if force or self._retriever is None or fingerprint != self._fingerprint:
                 encoder = self.bulk_encoder or self.embedder
                 if encoder.name != self.embedder.name:
                     raise ValueError(f"bulk_encoder runs {encoder.name}, the embedder {self.embedder.name}.")
-                index = open_index(self.documents_dir, self.index_dir, encoder, progress=progress, force=force)
+                current = self._retriever.index if self._retriever is not None else None
+                index = open_index(self.documents_dir, self.index_dir, encoder, progress, force, previous=current)
                 self._retriever = Retriever(index, self.embedder)
                 self._fingerprint = fingerprint
             return self._retriever.index
@@ -254,17 +256,6 @@ class QA:
             calibrated=reader.confidence_model is not None,
             min_confidence=needed,
         )
-
-    def _documents_fingerprint(self) -> tuple:
-        """Names, sizes and modification times of the documents: changes when any file does."""
-        entries = []
-        for path in document_paths(self.documents_dir):
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-        return tuple(entries)
 
 
 def cite(paragraph: Paragraph, span: Span) -> Citation:

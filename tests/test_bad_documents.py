@@ -103,10 +103,10 @@ def test_unreadable_documents_are_skipped_with_a_warning_naming_each(bad_folder,
 def test_indexing_skips_bad_documents_and_goes_on(bad_qa, caplog):
     with caplog.at_level(logging.WARNING):
         index = bad_qa.index()
-    assert set(index.meta["documents"]) == GOOD_FILES
+    assert set(index.documents) == GOOD_FILES
     assert set(warnings_by_file(caplog.records)) == set(BAD_FILES)
-    assert {p.doc_id for p in index.paragraphs} == GOOD_FILES
-    for paragraph in index.paragraphs:  # offsets still point into the real files
+    assert {p.doc_id for p in index.paragraphs()} == GOOD_FILES
+    for paragraph in index.paragraphs():  # offsets still point into the real files
         text = (bad_qa.documents_dir / paragraph.doc_id).read_bytes().decode("utf-8-sig")
         assert text[paragraph.start : paragraph.end] == paragraph.text
 
@@ -153,10 +153,10 @@ def test_document_deleted_between_indexing_and_answering(bad_qa, bad_folder, cap
     try:
         answer = bad_qa.answer(question)
         assert answer.citations and EVIL_DOC not in {c.doc_id for c in answer.citations}
-        assert EVIL_DOC not in bad_qa.index().meta["documents"]
+        assert EVIL_DOC not in bad_qa.index().documents
     finally:
         (bad_folder / EVIL_DOC).write_bytes(saved)
-    assert EVIL_DOC in bad_qa.index().meta["documents"]
+    assert EVIL_DOC in bad_qa.index().documents
 
 
 @pytest.mark.skipif(not (ROOT / "qa" / "models" / "reader" / "config.json").is_file(), reason="no trained reader")

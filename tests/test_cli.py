@@ -8,6 +8,7 @@ import pytest
 
 from qa.cli import build_parser, main
 from qa.evaluation.squad import normalize_answer
+from qa.search.store import STORE_NAME
 from tests.conftest import SEEDS, needs_shared_data, needs_trained_reader
 
 
@@ -31,7 +32,7 @@ def test_console_script_lists_everyday_commands_first_and_the_lab_apart():
 def test_index_command_reports_what_it_indexed(pipeline_args, capsys, tmp_path):
     assert main(["index", *pipeline_args]) == 0
     assert "14 paragraphs from 1 document indexed" in capsys.readouterr().out
-    assert (tmp_path / "index" / "meta.json").is_file()
+    assert (tmp_path / "index" / STORE_NAME).is_file()
 
 
 def test_ask_json_has_answer_and_citations(pipeline_args, capsys):

@@ -13,8 +13,9 @@ from qa import QA
 from qa.cli import main
 from qa.conversation.chat import escape
 from qa.documents.converters import DocumentError, convert
-from qa.documents.library import add_document, list_documents, remove_document, safe_name
+from qa.documents.library import add_document, remove_document, safe_name
 from qa.documents.paragraphs import Document, split_paragraphs
+from qa.search.sync import open_index
 from tests.conftest import SEED_DOC, SEEDS, needs_trained_reader
 
 LATIN1 = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2019": "'", "\u2026": "...", "\u2013": "-"})
@@ -220,24 +221,25 @@ def test_library_adds_without_overwriting_and_removes_inside_the_folder_only(tmp
             remove_document(folder, name)
     assert (tmp_path / "outside.txt").exists()
     remove_document(folder, "report.pdf")
-    assert list_documents(folder) == [] and not any(folder.iterdir())
+    assert not any(folder.iterdir())
 
 
-def test_listing_the_library_converts_only_changed_files(tmp_path):
-    folder = tmp_path / "docs"
-    add_document(folder, "a.pdf", make_pdf([["Alpha report.", "The dam held in May."]], title="Alpha"))
+def test_the_library_is_listed_from_the_index_store(tmp_path, embedder):
+    """What the documents panel and ``qa docs`` show: the store's record of each document, following adds,
+    replacements and removals, with what the add returned."""
+    folder, index_dir = tmp_path / "docs", tmp_path / "index"
+    added = add_document(folder, "a.pdf", make_pdf([["Alpha report.", "The dam held in May."]], title="Alpha"))
     add_document(folder, "b.txt", b"Bravo notes.\n\nThe levee held in June.")
-    first = {d.name: d for d in list_documents(folder)}
-    again = {d.name: d for d in list_documents(folder)}
-    assert all(again[name] is first[name] for name in first)  # nothing converted again
+    first = {d.name: d for d in open_index(folder, index_dir, embedder).infos()}
+    assert first["a.pdf"] == added and (added.title, added.kind, added.pages) == ("Alpha", "pdf", 1)
     add_document(folder, "b.txt", b"Charlie notes.\n\nOne.\n\nTwo.", replace=True)
     (folder / "c.md").write_text("# Delta\n\nA new file.", encoding="utf-8")
-    changed = {d.name: d for d in list_documents(folder)}
-    assert changed["a.pdf"] is first["a.pdf"]
+    changed = {d.name: d for d in open_index(folder, index_dir, embedder).infos()}
+    assert changed["a.pdf"] == first["a.pdf"]
     assert changed["b.txt"].paragraphs == 3 and changed["b.txt"] != first["b.txt"]
     assert changed["c.md"].title == "Delta"
     remove_document(folder, "a.pdf")
-    assert [d.name for d in list_documents(folder)] == ["b.txt", "c.md"]
+    assert [d.name for d in open_index(folder, index_dir, embedder).infos()] == ["b.txt", "c.md"]
 
 
 @needs_trained_reader

@@ -1,66 +1,18 @@
-import json
+import logging
+import os
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
 
 from qa.search.embedder import Embedder
-from qa.search.index import META_NAME, IndexDamaged, load_index, open_index
-from tests.conftest import SEED_DOC
+from qa.search.index import SEGMENTS_DIR, IndexDamaged, load_index
+from qa.search.store import STORE_NAME
+from qa.search.sync import MAX_SEGMENTS, open_index
+from tests.conftest import ROOT, SEED_DOC
 
-
-def test_build_then_load_uses_the_same_index(seeds_copy, tmp_path, embedder):
-    index_dir = tmp_path / "index"
-    built = open_index(seeds_copy, index_dir, embedder)
-    meta = json.loads((index_dir / META_NAME).read_text())
-    assert meta["embedder"] == embedder.name
-    assert list(meta["documents"]) == [SEED_DOC]
-    assert built.vectors.ntotal == len(built.paragraphs) == 14
-    vectors_files = list(index_dir.glob("vectors-*.faiss"))
-    assert [f.name for f in vectors_files] == [meta["vectors_file"]]
-    mtime = vectors_files[0].stat().st_mtime_ns
-    loaded = open_index(seeds_copy, index_dir, embedder)
-    assert vectors_files[0].stat().st_mtime_ns == mtime  # not rebuilt
-    assert loaded.paragraphs == built.paragraphs
-    # vectors are normalised: inner product of a paragraph with itself is 1
-    own = embedder.encode([built.paragraphs[2].text])
-    scores, positions = loaded.search(own, 1)
-    assert positions[0][0] == 2 and scores[0][0] == pytest.approx(1.0, abs=1e-4)
-
-
-def test_changed_or_added_document_triggers_rebuild(seeds_copy, tmp_path, embedder):
-    index_dir = tmp_path / "index"
-    open_index(seeds_copy, index_dir, embedder)
-    (seeds_copy / "extra.md").write_text("The blue whale is the largest animal ever known to have lived.\n")
-    index = open_index(seeds_copy, index_dir, embedder)
-    assert len(index.paragraphs) == 15
-    assert "extra.md" in index.meta["documents"]
-    assert len(list(index_dir.glob("vectors-*.faiss"))) == 1  # the old vectors file is gone
-    (seeds_copy / "extra.md").unlink()
-    assert len(open_index(seeds_copy, index_dir, embedder).paragraphs) == 14
-
-
-def test_rebuild_reuses_vectors_of_unchanged_paragraphs(seeds_copy, tmp_path, embedder):
-    index_dir = tmp_path / "index"
-    first = open_index(seeds_copy, index_dir, embedder)
-    before = first.vectors.reconstruct_n(0, first.vectors.ntotal)
-    (seeds_copy / "extra.txt").write_text("A new paragraph about something else entirely, for the index.\n")
-    second = open_index(seeds_copy, index_dir, embedder)
-    after = second.vectors.reconstruct_n(0, second.vectors.ntotal)
-    positions = {p.id: i for i, p in enumerate(second.paragraphs)}
-    for i, paragraph in enumerate(first.paragraphs):
-        np.testing.assert_array_equal(before[i], after[positions[paragraph.id]])
-
-
-def test_embedder_change_is_detected(seeds_copy, tmp_path, embedder):
-    index_dir = tmp_path / "index"
-    open_index(seeds_copy, index_dir, embedder)
-    meta_path = index_dir / META_NAME
-    meta = json.loads(meta_path.read_text())
-    meta["embedder_identity"] = "sha256:" + "0" * 64  # vectors from another model
-    meta_path.write_text(json.dumps(meta))
-    index = open_index(seeds_copy, index_dir, embedder)
-    assert index.meta["embedder_identity"] == embedder.identity
+LEGACY = ROOT / "tests" / "data" / "legacy-index"  # written by the format-2 release (one meta.json, one vectors file)
 
 
 class CountingEncoder:
@@ -75,47 +27,179 @@ class CountingEncoder:
         return self.embedder.encode(texts, progress=progress)
 
 
+def segment_files(index_dir):
+    return {
+        path.relative_to(index_dir).as_posix(): path.stat().st_mtime_ns
+        for path in (index_dir / SEGMENTS_DIR).rglob("*")
+    }
+
+
+def test_build_then_open_uses_the_same_index(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    built = open_index(seeds_copy, index_dir, embedder)
+    assert sorted(path.name for path in index_dir.iterdir()) == [".lock", SEGMENTS_DIR, STORE_NAME]
+    assert list(built.documents) == [SEED_DOC] and len(built) == 14 and built.kind == "IndexFlatIP"
+    files = segment_files(index_dir)
+    loaded = open_index(seeds_copy, index_dir, embedder)
+    assert segment_files(index_dir) == files and loaded.version == built.version  # nothing written again
+    assert loaded.paragraphs() == built.paragraphs()
+    # vectors are normalised: the inner product of a paragraph with itself is 1
+    third = built.paragraphs()[2]
+    scores, rows = loaded.search(embedder.encode([third.text]), 1)
+    assert loaded.paragraphs_at([int(rows[0][0])])[int(rows[0][0])] == third
+    assert scores[0][0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_adding_a_document_costs_that_document(seeds_copy, tmp_path, embedder):
+    """A new document is embedded and written alone, in a segment of its own; the other documents' files are
+    neither rewritten nor read again (a file whose size and mtime are unchanged is not converted)."""
+    index_dir = tmp_path / "index"
+    open_index(seeds_copy, index_dir, embedder)
+    files = segment_files(index_dir)
+    seed = seeds_copy / SEED_DOC
+    stat = seed.stat()
+    seed.write_bytes(b"X" * stat.st_size)  # same size and mtime: taken as unchanged, never read
+    os.utime(seed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (seeds_copy / "extra.md").write_text("The blue whale is the largest animal ever known to have lived.\n")
+    counting = CountingEncoder(embedder)
+    index = open_index(seeds_copy, index_dir, counting)
+    assert counting.embedded == 1 and len(index) == 15 and set(index.documents) == {SEED_DOC, "extra.md"}
+    assert files.items() <= segment_files(index_dir).items() and len(index.segments) == 2
+    (seeds_copy / "extra.md").unlink()
+    index = open_index(seeds_copy, index_dir, counting)
+    assert len(index) == 14 and list(index.documents) == [SEED_DOC] and counting.embedded == 1
+    assert segment_files(index_dir) == files  # the removed document's segment is gone, the other untouched
+
+
+def test_a_replaced_document_embeds_only_its_changed_paragraphs(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    first = open_index(seeds_copy, index_dir, embedder)
+    seed = seeds_copy / SEED_DOC
+    seed.write_text(seed.read_text() + "\n\nA new closing paragraph about the meeting, added later.\n")
+    counting = CountingEncoder(embedder)
+    second = open_index(seeds_copy, index_dir, counting)
+    assert counting.embedded == 1 and len(second) == 15
+    for paragraph in first.paragraphs():
+        _, rows = second.search(embedder.encode([paragraph.text]), 1)
+        assert second.paragraphs_at([int(rows[0][0])])[int(rows[0][0])].text == paragraph.text
+
+
+def test_a_touched_but_unchanged_file_is_not_converted_again(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    built = open_index(seeds_copy, index_dir, embedder)
+    os.utime(seeds_copy / SEED_DOC)  # a new mtime, the same bytes
+    counting = CountingEncoder(embedder)
+    index = open_index(seeds_copy, index_dir, counting)
+    assert counting.embedded == 0 and len(index.segments) == 1 and index.paragraphs() == built.paragraphs()
+
+
+def test_embedder_change_is_detected(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    open_index(seeds_copy, index_dir, embedder)
+    with sqlite3.connect(index_dir / STORE_NAME) as connection:  # as if another model had embedded it
+        connection.execute("UPDATE settings SET value = ? WHERE key = 'embedder_identity'", ("sha256:" + "0" * 64,))
+    counting = CountingEncoder(embedder)
+    index = open_index(seeds_copy, index_dir, counting)
+    assert index.embedder_identity == embedder.identity and counting.embedded == 14
+
+
 def test_an_index_travels_to_another_checkout_and_environment_without_embedding_again(seeds_copy, tmp_path, embedder):
     built = open_index(seeds_copy, tmp_path / "index", embedder)
-    assert built.meta["embedder_identity"].startswith("sha256:") and "site-packages" not in json.dumps(
-        {key: value for key, value in built.meta.items() if key != "embedder"}
-    )
+    assert built.embedder_identity.startswith("sha256:")
+    settings = {key: value for key, value in built.settings.items() if key != "embedder"}  # the name, for people
+    assert "site-packages" not in str(settings) and str(tmp_path) not in str(settings)
     # another checkout (documents and index copied elsewhere) in another virtual environment (the same model's
     # files at another path, as another venv's site-packages holds them)
     elsewhere = tmp_path / "elsewhere"
-    shutil.copytree(seeds_copy, elsewhere / "library")
+    shutil.copytree(seeds_copy, elsewhere / "library")  # new mtimes: each file is hashed, none converted again
     shutil.copytree(tmp_path / "index", elsewhere / "index")
     shutil.copytree(embedder.name, elsewhere / "venv" / "model")
     moved = CountingEncoder(Embedder(str(elsewhere / "venv" / "model")))
     assert moved.name != embedder.name and moved.identity == embedder.identity
     opened = open_index(elsewhere / "library", elsewhere / "index", moved)
     assert moved.embedded == 0
-    assert opened.meta["vectors_file"] == built.meta["vectors_file"]
-    assert opened.paragraphs == built.paragraphs
+    assert [segment.name for segment in opened.segments] == [segment.name for segment in built.segments]
+    assert opened.paragraphs() == built.paragraphs()
 
 
-def test_an_index_from_before_identities_opens_as_it_is_and_records_its_embedder(seeds_copy, tmp_path, embedder):
+def test_an_index_of_the_previous_format_is_converted_without_embedding_again(seeds_copy, tmp_path, embedder, caplog):
     index_dir = tmp_path / "index"
-    built = open_index(seeds_copy, index_dir, embedder)
-    meta = json.loads((index_dir / META_NAME).read_text())
-    del meta["embedder_identity"]  # the format before: the embedder by its path only
-    (index_dir / META_NAME).write_text(json.dumps(meta))
+    shutil.copytree(LEGACY, index_dir)
     counting = CountingEncoder(embedder)
-    opened = open_index(seeds_copy, index_dir, counting)
-    assert counting.embedded == 0 and opened.meta["vectors_file"] == built.meta["vectors_file"]
-    assert json.loads((index_dir / META_NAME).read_text())["embedder_identity"] == embedder.identity
+    with caplog.at_level(logging.WARNING):
+        index = open_index(seeds_copy, index_dir, counting)
+    assert "Converting the index" in caplog.text and "14 stored vectors kept" in caplog.text
+    assert counting.embedded == 0 and len(index) == 14
+    assert sorted(path.name for path in index_dir.iterdir()) == [".lock", SEGMENTS_DIR, STORE_NAME]
+    meeting = next(p for p in index.paragraphs() if "Ayn Issa" in p.text)
+    _, rows = index.search(embedder.encode(["Where did the meeting take place?"]), 1)
+    assert index.paragraphs_at([int(rows[0][0])])[int(rows[0][0])] == meeting
 
 
-def test_damaged_vectors_file_is_detected(seeds_copy, tmp_path, embedder):
+def test_damaged_segment_is_detected_and_rebuilt(seeds_copy, tmp_path, embedder, caplog):
     index_dir = tmp_path / "index"
     index = open_index(seeds_copy, index_dir, embedder)
-    vectors_path = index_dir / index.meta["vectors_file"]
-    vectors_path.write_bytes(vectors_path.read_bytes()[:100])
+    vectors = index_dir / SEGMENTS_DIR / index.segments[0].name / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(IndexDamaged, match="checksum"):
         load_index(index_dir)
-    assert open_index(seeds_copy, index_dir, embedder).vectors.ntotal == 14
+    with caplog.at_level(logging.WARNING):
+        assert len(open_index(seeds_copy, index_dir, embedder)) == 14
+    assert "Rebuilding the index" in caplog.text and "vectors.faiss" in caplog.text
+
+
+def test_many_small_additions_are_merged_and_stay_searchable(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    index = open_index(seeds_copy, index_dir, embedder)
+    for number in range(MAX_SEGMENTS + 2):
+        (seeds_copy / f"note{number}.txt").write_text(
+            f"Note {number}: the quarterly harvest count was {number}00 tonnes."
+        )
+        index = open_index(seeds_copy, index_dir, embedder, previous=index)
+        assert len(index.segments) <= MAX_SEGMENTS
+    (seeds_copy / "note3.txt").unlink()
+    index = open_index(seeds_copy, index_dir, embedder, previous=index)
+    assert len(index) == 14 + MAX_SEGMENTS + 1 and len(list((index_dir / SEGMENTS_DIR).iterdir())) == len(
+        index.segments
+    )
+    for number in (0, 5, MAX_SEGMENTS + 1):
+        text = f"Note {number}: the quarterly harvest count was {number}00 tonnes."
+        _, rows = index.search(embedder.encode([text]), 1)
+        assert index.paragraphs_at([int(rows[0][0])])[int(rows[0][0])].text == text
+        assert next(iter(index.lexical(f"{number}00 tonnes", 3))) == int(rows[0][0])
+    assert not any("Note 3:" in p.text for p in index.paragraphs())
+    assert np.isin(index.rows(), [row for segment in index.segments for row in segment.rows]).all()
+
+
+def test_documents_are_listed_from_the_store(seeds_copy, tmp_path, embedder):
+    index = open_index(seeds_copy, tmp_path / "index", embedder)
+    [info] = index.infos()
+    assert (info.name, info.kind, info.paragraphs, info.bytes) == (
+        SEED_DOC,
+        "text",
+        14,
+        (seeds_copy / SEED_DOC).stat().st_size,
+    )
 
 
 def test_missing_documents_folder_is_a_clear_error(tmp_path, embedder):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         open_index(tmp_path / "nowhere", tmp_path / "index", embedder)
+
+
+def test_an_index_opens_read_only_from_shared_storage(seeds_copy, tmp_path, embedder):
+    """``load_index`` (what a replica or worker on another machine uses on a shared mount) writes nothing, not even
+    a lock or a journal, and answers searches."""
+    shared = tmp_path / "shared-index"
+    open_index(seeds_copy, shared, embedder)
+    (shared / ".lock").unlink()
+    before = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in shared.rglob("*") if path.is_file()}
+    index = load_index(shared)
+    scores, rows = index.search(embedder.encode(["Where did the meeting take place?"]), 3)
+    assert "Ayn Issa" in index.paragraphs_at([int(rows[0][0])])[int(rows[0][0])].text
+    assert next(iter(index.lexical("Ayn Issa", 3))) == int(rows[0][0])
+    assert {
+        path: (path.stat().st_mtime_ns, path.read_bytes()) for path in shared.rglob("*") if path.is_file()
+    } == before
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        index.store.query("DELETE FROM paragraphs")

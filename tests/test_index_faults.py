@@ -1,17 +1,17 @@
 """Index faults done for real: damaged files on disk, a build killed with SIGKILL, two builders at once.
 
-The index folder holds ``meta.json`` (the commit point) and one ``vectors-<digest>.faiss``; every fault
-here must end with a loadable, checksum-verified index (rebuilt with a warning when it was damaged).
+The index folder holds ``store.sqlite`` (the commit point) and the segments it names; every fault here must end
+with a loadable, checksum-verified index (rebuilt with a warning when it was damaged).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,11 +20,15 @@ from pathlib import Path
 import pytest
 
 from qa.search.files import LOCK_NAME
-from qa.search.index import META_NAME, IndexDamaged, load_index, open_index, read_meta
+from qa.search.index import SEGMENTS_DIR, IndexDamaged, load_index
+from qa.search.segments import SEGMENT_FILES
+from qa.search.store import STORE_NAME
+from qa.search.sync import open_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_DOC = "000_ba938e0baee4174c.txt"
+
 
 QUESTION = "Where did the meeting take place?"
 ANSWER_PARAGRAPH = "The meeting reportedly occurred in Ayn Issa"
@@ -60,27 +64,34 @@ def index_copy(pristine, tmp_path) -> Path:
 
 
 def index_files(index_dir: Path) -> list[str]:
-    return sorted(path.name for path in index_dir.iterdir() if path.name != LOCK_NAME)
+    """Every file of the index folder but the lock, relative to it."""
+    return sorted(
+        path.relative_to(index_dir).as_posix()
+        for path in index_dir.rglob("*")
+        if path.is_file() and path.name != LOCK_NAME
+    )
 
 
 def assert_sound(index_dir: Path, expected_paragraphs: list) -> None:
-    """The index loads, verifies, holds the expected paragraphs and nothing else is left in the folder."""
+    """The index loads, verifies, holds the expected paragraphs and nothing unreferenced is left in the folder."""
     index = load_index(index_dir)
-    assert [p.text for p in index.paragraphs] == [p.text for p in expected_paragraphs]
-    assert index_files(index_dir) == sorted([META_NAME, index.meta["vectors_file"]])
+    assert [p.text for p in index.paragraphs()] == [p.text for p in expected_paragraphs]
+    referenced = [f"{SEGMENTS_DIR}/{segment.name}/{file}" for segment in index.segments for file in SEGMENT_FILES]
+    assert index_files(index_dir) == sorted([STORE_NAME, *referenced])
 
 
 def assert_search_works(index, embedder) -> None:
-    scores, positions = index.search(embedder.encode([QUESTION]), 3)
-    assert any(ANSWER_PARAGRAPH in index.paragraphs[p].text for p in positions[0])
+    scores, rows = index.search(embedder.encode([QUESTION]), 3)
+    found = index.paragraphs_at([int(row) for row in rows[0]])
+    assert any(ANSWER_PARAGRAPH in paragraph.text for paragraph in found.values())
 
 
 def test_sound_index_is_loaded_not_rebuilt(pristine, index_copy, embedder, caplog):
     documents, _ = pristine
     before = {name: (index_copy / name).stat().st_mtime_ns for name in index_files(index_copy)}
-    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
+    with caplog.at_level(logging.WARNING):
         index = open_index(documents, index_copy, embedder)
-    assert not caplog.records
+    assert not [r for r in caplog.records if r.name.startswith("qa")]
     assert {name: (index_copy / name).stat().st_mtime_ns for name in index_files(index_copy)} == before
     assert_search_works(index, embedder)
 
@@ -96,7 +107,7 @@ def _flip_middle_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-VECTOR_FAULTS = {
+FILE_FAULTS = {
     "truncated": _truncate_half,
     "emptied": lambda path: path.write_bytes(b""),
     "byte flipped": _flip_middle_byte,
@@ -105,85 +116,83 @@ VECTOR_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", VECTOR_FAULTS, ids=list(VECTOR_FAULTS))
-def test_damaged_vectors_file_is_detected_and_rebuilt(fault, pristine, index_copy, embedder, caplog):
+@pytest.mark.parametrize("file", ["vectors.faiss", "rows.npy", "hashes.npy", "docs.npy", "lengths.npy"])
+@pytest.mark.parametrize("fault", FILE_FAULTS, ids=list(FILE_FAULTS))
+def test_damaged_segment_file_is_detected_and_rebuilt(fault, file, pristine, index_copy, embedder, caplog):
     documents, _ = pristine
     good = load_index(index_copy)
-    VECTOR_FAULTS[fault](index_copy / good.meta["vectors_file"])
+    FILE_FAULTS[fault](index_copy / SEGMENTS_DIR / good.segments[0].name / file)
     with pytest.raises(IndexDamaged):
         load_index(index_copy)
-    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
+    with caplog.at_level(logging.WARNING):
         index = open_index(documents, index_copy, embedder)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("qa")]
     assert len(warnings) == 1 and warnings[0].startswith("Rebuilding the index:")
-    assert good.meta["vectors_file"] in warnings[0]
-    assert_sound(index_copy, good.paragraphs)
+    assert good.segments[0].name in warnings[0]
+    assert_sound(index_copy, good.paragraphs())
     assert_search_works(index, embedder)
 
 
-def _edit_meta(change):
+def _sql(statement: str):
     def fault(path: Path) -> None:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        change(meta)
-        path.write_text(json.dumps(meta), encoding="utf-8")
+        with sqlite3.connect(path) as connection:
+            connection.execute(statement)
 
     return fault
 
 
-def _change_paragraph_text(meta: dict) -> None:
-    paragraph = next(p for p in meta["paragraphs"] if "Ayn Issa" in p["text"])
-    paragraph["text"] = paragraph["text"].replace("Ayn Issa", "Ayn Ixsa")
-
-
-META_FAULTS = {
+STORE_FAULTS = {
     "truncated": _truncate_half,
     "emptied": lambda path: path.write_bytes(b""),
-    "not utf-8": lambda path: path.write_bytes(b"\xff\xfe\x00garbage" * 10),
-    "json list": lambda path: path.write_text("[]"),
-    "old format": _edit_meta(lambda meta: meta.update(format=1)),
-    "paragraph text edited": _edit_meta(_change_paragraph_text),
-    "paragraph dropped": _edit_meta(lambda meta: meta["paragraphs"].pop()),
-    "vectors file key missing": _edit_meta(lambda meta: meta.pop("vectors_file")),
-    "vectors file renamed": _edit_meta(lambda meta: meta.update(vectors_file="vectors-0000000000000000.faiss")),
-    "vectors checksum wrong": _edit_meta(lambda meta: meta.update(vectors_sha256="0" * 64)),
+    "garbage": lambda path: path.write_bytes(os.urandom(path.stat().st_size)),
+    "deleted": lambda path: path.unlink(),
+    "old format": _sql("UPDATE settings SET value = '1' WHERE key = 'format'"),
+    "paragraph dropped": _sql("DELETE FROM paragraphs WHERE row = (SELECT max(row) FROM paragraphs)"),
+    "segment renamed": _sql("UPDATE segments SET name = 'feedfacefeedface'"),
+    "segment checksum wrong": _sql("""UPDATE segments SET files = json_set(files, '$."rows.npy"[1]', '0')"""),
+    "segment files forgotten": _sql("UPDATE segments SET files = '{}'"),
 }
 
 
-@pytest.mark.parametrize("fault", META_FAULTS, ids=list(META_FAULTS))
-def test_damaged_meta_is_detected_and_rebuilt(fault, pristine, index_copy, embedder, caplog):
+@pytest.mark.parametrize("fault", STORE_FAULTS, ids=list(STORE_FAULTS))
+def test_damaged_store_is_detected_and_rebuilt(fault, pristine, index_copy, embedder, caplog):
     documents, _ = pristine
-    good = load_index(index_copy)
-    META_FAULTS[fault](index_copy / META_NAME)
-    with pytest.raises(IndexDamaged):
-        load_index(index_copy)
-    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
+    expected = load_index(index_copy).paragraphs()
+    STORE_FAULTS[fault](index_copy / STORE_NAME)
+    if fault != "deleted":
+        with pytest.raises(IndexDamaged):
+            load_index(index_copy)
+    with caplog.at_level(logging.WARNING):
         index = open_index(documents, index_copy, embedder)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and warnings[0].startswith("Rebuilding the index:")
-    assert_sound(index_copy, good.paragraphs)
-    assert any("Ayn Issa" in p.text for p in index.paragraphs)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("qa")]
+    assert len(warnings) == (fault != "deleted") and all(w.startswith("Rebuilding the index:") for w in warnings)
+    assert_sound(index_copy, expected)
+    assert any("Ayn Issa" in p.text for p in index.paragraphs())
     assert_search_works(index, embedder)
 
 
 def test_leftovers_of_an_interrupted_build_are_ignored_then_removed(pristine, index_copy, embedder, caplog):
-    """What a build killed while writing leaves (temp files, a vectors file meta.json never named) does
-    not disturb loading, and the next build clears it."""
+    """What a build killed while writing leaves (a temp store, a half segment, a whole segment the store never
+    committed) does not disturb loading, and the next build clears it."""
     documents, _ = pristine
     good = load_index(index_copy)
-    vectors = (index_copy / good.meta["vectors_file"]).read_bytes()
-    (index_copy / f".{good.meta['vectors_file']}.x1y2.tmp").write_bytes(vectors[:100])
-    (index_copy / ".meta.json.a1b2.tmp").write_text('{"format": 2, "paragr')
-    (index_copy / "vectors-deadbeefdeadbeef.faiss").write_bytes(vectors[:-5])
-    assert [p.text for p in open_index(documents, index_copy, embedder).paragraphs] == [p.text for p in good.paragraphs]
+    segment = index_copy / SEGMENTS_DIR / good.segments[0].name
+    (index_copy / ".store-1a2b3c4d.tmp").write_bytes((index_copy / STORE_NAME).read_bytes()[:100])
+    shutil.copytree(segment, index_copy / SEGMENTS_DIR / ".0123456789abcdef.tmp")
+    shutil.copytree(segment, index_copy / SEGMENTS_DIR / "deadbeefdeadbeef")
+    with caplog.at_level(logging.WARNING):
+        assert [p.text for p in open_index(documents, index_copy, embedder).paragraphs()] == [
+            p.text for p in good.paragraphs()
+        ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("qa")]
+    assert_sound(index_copy, good.paragraphs())
     documents_changed = index_copy.parent / "docs"
     documents_changed.mkdir()
     shutil.copy(documents / SEED_DOC, documents_changed / SEED_DOC)
     (documents_changed / "extra.txt").write_text(synthetic_document("extra", 3), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="qa.search.index"):
-        index = open_index(documents_changed, index_copy, embedder)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(index.paragraphs) == len(good.paragraphs) + 3
-    assert_sound(index_copy, index.paragraphs)
+    index = open_index(documents_changed, index_copy, embedder)
+    assert len(index) == len(good) + 3
+    assert_sound(index_copy, index.paragraphs())
 
 
 def _read_available(stream) -> bytes:
@@ -211,7 +220,7 @@ def test_build_killed_mid_embedding_leaves_previous_index(pristine, index_copy, 
     documents = tmp_path / "docs"
     shutil.copytree(pristine[0], documents)
     (documents / "big.txt").write_text(synthetic_document("big", 3000), encoding="utf-8")
-    before = {path.name: path.read_bytes() for path in index_copy.iterdir() if path.name != LOCK_NAME}
+    before = {name: (index_copy / name).read_bytes() for name in index_files(index_copy)}
     good = load_index(index_copy)
 
     command = [sys.executable, "-m", "qa.cli", "index", "--documents", str(documents), "--index", str(index_copy)]
@@ -234,22 +243,23 @@ def test_build_killed_mid_embedding_leaves_previous_index(pristine, index_copy, 
         process.stderr.close()
 
     assert lock_is_free(index_copy)
-    after = {path.name: path.read_bytes() for path in index_copy.iterdir() if path.name != LOCK_NAME}
+    after = {name: (index_copy / name).read_bytes() for name in index_files(index_copy)}
     assert after == before  # killed before writing anything: every byte of the previous index is intact
-    assert_sound(index_copy, good.paragraphs)
+    assert_sound(index_copy, good.paragraphs())
     assert_search_works(open_index(pristine[0], index_copy, embedder), embedder)
 
 
 BUILDER = """
 import sys
 from qa.search.embedder import Embedder
-from qa.search.index import load_index, open_index
+from qa.search.index import load_index
+from qa.search.sync import open_index
 index_dir, rounds, folders = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 embedder = Embedder()
 for round_number in range(rounds):
     folder = folders[round_number % len(folders)]
     built = open_index(folder, index_dir, embedder, force=True)
-    assert sorted(built.meta["documents"]) == sorted(p.name for p in __import__("pathlib").Path(folder).iterdir())
+    assert sorted(built.documents) == sorted(p.name for p in __import__("pathlib").Path(folder).iterdir())
     load_index(index_dir)
 print("ok")
 """
@@ -281,7 +291,6 @@ def test_two_processes_building_at_once_do_not_corrupt_the_index(tmp_path, embed
         assert process.returncode == 0, err[-3000:]
         assert out.strip() == "ok"
     index = load_index(index_dir)
-    assert list(index.meta["documents"]) in (["alpha.txt"], ["beta.txt"])
-    assert len(index.paragraphs) == 12
-    assert index_files(index_dir) == sorted([META_NAME, index.meta["vectors_file"]])
-    assert read_meta(index_dir)["vectors_sha256"] == index.meta["vectors_sha256"]
+    assert list(index.documents) in (["alpha.txt"], ["beta.txt"])
+    assert len(index) == 12
+    assert_sound(index_dir, index.paragraphs())

@@ -3,12 +3,12 @@ article; uploads through the page land there, never in the checkout's ``seeds/``
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from qa import QA
 from qa.documents.library import DEFAULT_LIBRARY, library_folder
+from qa.search.index import load_index
 from tests.conftest import ROOT, SEED_DOC, SEEDS, free_port, start_server, stop_server, tree_state
 
 
@@ -47,6 +47,6 @@ def test_uploads_through_the_page_land_in_the_library_never_in_the_checkout(tmp_
     finally:
         stop_server(process)
     assert sorted(path.name for path in (work / "library").iterdir()) == [SEED_DOC, "falcon notes.md"]
-    indexed = json.loads((work / "index" / "meta.json").read_text())["documents"]
+    indexed = load_index(work / "index").documents
     assert sorted(indexed) == [SEED_DOC, "falcon notes.md"]
     assert {name: tree_state(ROOT / name) for name in ("seeds", "index", "library")} == checkout

@@ -1,4 +1,3 @@
-import json
 from dataclasses import fields
 
 import pytest
@@ -7,6 +6,7 @@ from qa import QA, Answer, Citation, QuestionError
 from qa.conversation.chat import render_markdown
 from qa.pipeline import MAX_QUESTION_CHARS, as_asked, clean_question
 from qa.reading.answers import NO_ANSWER
+from qa.search.index import load_index
 from tests.conftest import SEEDS, needs_trained_reader
 
 
@@ -41,7 +41,7 @@ def test_models_and_index_load_once(tiny_qa):
 
 def test_new_document_is_picked_up_without_restart(tmp_path, seeds_copy, tiny_reader_dir):
     qa = QA(seeds_copy, tmp_path / "index", reader=str(tiny_reader_dir))
-    assert len(qa.index().paragraphs) == 14
+    assert len(qa.index()) == 14
     (seeds_copy / "whales.txt").write_text("The blue whale is the largest animal known to have ever existed.\n")
     hits = qa.retrieve("largest animal blue whale", top_k=1)
     assert hits[0].paragraph.doc_id == "whales.txt"
@@ -132,7 +132,7 @@ def test_module_level_answer_uses_the_library_started_with_the_sample(monkeypatc
     assert "400" in result.text
     assert [c.doc_id for c in result.citations][:1] == ["000_ba938e0baee4174c.txt"]
     assert (tmp_path / "library" / "000_ba938e0baee4174c.txt").is_file()
-    assert json.loads((tmp_path / "index" / "meta.json").read_text())["documents"]
+    assert list(load_index(tmp_path / "index").documents) == ["000_ba938e0baee4174c.txt"]
 
 
 @needs_trained_reader

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qa.search.store import STORE_NAME
 from tests.conftest import ROOT, needs_trained_reader
 
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -58,7 +59,7 @@ def test_the_command_lines_run(tmp_path):
     for line in commands:
         run = subprocess.run([qa_command, *shlex.split(line)[1:]], cwd=tmp_path, capture_output=True, text=True)
         assert run.returncode == 0, f"{line}\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}"
-    assert (tmp_path / "library").is_dir() and (tmp_path / "index" / "meta.json").is_file()
+    assert (tmp_path / "library").is_dir() and (tmp_path / "index" / STORE_NAME).is_file()
 
 
 def test_the_setup_block_is_the_one_ci_runs():

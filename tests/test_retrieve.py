@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from qa.search.index import open_index
 from qa.search.retriever import RRF_K, Retriever, fuse
+from qa.search.sync import open_index
 from tests.conftest import SEEDS
 
 
@@ -59,3 +59,39 @@ def test_recall_at_3_on_the_seed_question_set(retriever):
 def test_stopword_only_query_still_returns_dense_hits(retriever):
     hits = retriever.retrieve("the of and", top_k=2)
     assert len(hits) == 2 and all(h.bm25_score is None for h in hits)
+
+
+def test_bm25_over_segments_scores_as_bm25s_over_the_whole_library(seeds_copy, tmp_path, embedder):
+    """Documents added one at a time (a segment each) and one removed: BM25 computed over the segments at question
+    time gives the scores bm25s gives when it indexes the library as it now is, from scratch."""
+    import bm25s
+
+    index_dir = tmp_path / "index"
+    index = open_index(seeds_copy, index_dir, embedder)
+    for name, text in [
+        ("whales.md", "The blue whale is the largest animal known.\n\nWhales migrate to feed in cold water."),
+        ("raqqa.txt", "Raqqa militants left the city.\n\nCivilians stayed in Raqqa after the militants left."),
+        ("gone.txt", "A paragraph about militants and the meeting, soon removed from the library."),
+    ]:
+        (seeds_copy / name).write_text(text, encoding="utf-8")
+        index = open_index(seeds_copy, index_dir, embedder, previous=index)
+    (seeds_copy / "gone.txt").unlink()
+    index = open_index(seeds_copy, index_dir, embedder, previous=index)
+    assert len(index.segments) == 3 and len(index) == len(index.paragraphs())
+
+    rows, paragraphs = index.rows(), index.paragraphs()
+    reference = bm25s.BM25()
+    reference.index(
+        bm25s.tokenize([p.text for p in paragraphs], stopwords="en", show_progress=False), show_progress=False
+    )
+    for query in ["Where did the meeting take place?", "militants Raqqa", "largest whale whale", "the of and", "zzz"]:
+        ours = index.lexical(query, len(paragraphs))
+        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
+        expected = {}
+        if tokens[0]:
+            positions, scores = reference.retrieve(tokens, k=len(paragraphs), show_progress=False)
+            expected = {rows[int(p)]: float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
+        assert ours.keys() == expected.keys(), query
+        for row, score in expected.items():
+            assert ours[row] == pytest.approx(score, rel=1e-5), query
+        assert list(ours.values()) == sorted(ours.values(), reverse=True)

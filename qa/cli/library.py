@@ -50,10 +50,9 @@ def run_index(args: argparse.Namespace, force: bool | None = None) -> None:
         qa.bulk_encoder = RayEmbedder(qa.embedder, workers=args.workers, address=args.ray or None)
         print(f"Indexing on the Ray cluster: {qa.bulk_encoder.plan}.")
     index = qa.index(force=args.force if force is None else force, progress=True)
-    documents = len(index.meta["documents"])
-    kind = index.meta["kind"]
+    documents = len(index.documents)
     noun = "document" if documents == 1 else "documents"
-    print(f"{len(index.paragraphs)} paragraphs from {documents} {noun} indexed in {args.index}/ ({kind}).")
+    print(f"{len(index)} paragraphs from {documents} {noun} indexed in {args.index}/ ({index.kind}).")
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -85,10 +84,9 @@ def run_remove(args: argparse.Namespace) -> None:
 
 
 def run_docs(args: argparse.Namespace) -> None:
-    from qa.documents.library import library_folder, list_documents
-
-    folder = library_folder(args.documents)
-    documents = list_documents(folder)
+    qa = make_qa(args)
+    folder = qa.documents_dir
+    documents = qa.index(progress=True).infos()  # listed from the store, once it follows the folder
     if not documents:
         print(f"no documents in {folder}/")
         return

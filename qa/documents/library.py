@@ -1,4 +1,4 @@
-"""The documents folder as a library: where it is, add files (checked, under safe names), remove them, list them.
+"""The documents folder as a library: where it is, add files (checked, under safe names), remove them.
 
 A user's library is ``library/`` in the working directory unless told otherwise (``QA(documents_dir=...)``,
 ``--documents``): a folder of its own beside ``index/``, which git ignores, so a person's documents never mix with
@@ -6,11 +6,11 @@ the shipped sample (``seeds/``, read-only to the product) and a checkout's tests
 directory rather than a per-user data folder, so that each project keeps its own library next to its own index,
 in plain sight. Started on first use with a copy of the sample article, so the first question has an answer.
 
-Used by ``qa add`` / ``qa remove`` / ``qa docs``. A file is converted before it is stored, so a corrupt,
-empty, password-protected or wrongly named file is refused with a message and never reaches the folder;
-it is written to a hidden temp file and renamed, so a crash leaves the folder as it was. Names are
-reduced to a safe base name (no folders, no path traversal) and an existing file is only replaced when
-asked. The index follows the folder on the next question (``QA.index()``).
+Used by ``qa add`` / ``qa remove`` and the documents panel (their lists come from the index's store). A file is
+converted before it is stored, so a corrupt, empty, password-protected or wrongly named file is refused with a
+message and never reaches the folder; it is written to a hidden temp file and renamed, so a crash leaves the folder
+as it was. Names are reduced to a safe base name (no folders, no path traversal) and an existing file is only
+replaced when asked. The index follows the folder on the next question (``QA.index()``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.documents.converters import SUFFIXES, DocumentError
-from qa.documents.paragraphs import MAX_DOCUMENT_BYTES, Document, document_paths, read_document, split_paragraphs
+from qa.documents.paragraphs import MAX_DOCUMENT_BYTES, Document, document_paths, split_paragraphs
 
 DEFAULT_LIBRARY = Path("library")
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds"  # the checkout's sample article (absent from a plain install)
@@ -41,11 +41,6 @@ class DocumentInfo:
     pages: int | None
     paragraphs: int
     bytes: int
-
-
-# What ``list_documents`` last found in each file, by (file, name in the library), with the file's (mtime, size,
-# inode): the documents panel lists the library after every change, and converting a PDF costs ~40 ms per 16 pages.
-_described: dict[tuple[Path, str], tuple[tuple[int, int, int], DocumentInfo]] = {}
 
 
 def library_folder(folder: str | Path | None = None) -> Path:
@@ -115,26 +110,3 @@ def remove_document(folder: str | Path, name: str) -> Path:
         raise FileNotFoundError(f"{name} is not a document in {folder}")
     target.unlink()
     return target
-
-
-def list_documents(folder: str | Path) -> list[DocumentInfo]:
-    """Every readable document of the library (unreadable ones are skipped with a warning). A file is
-    converted again only when its size or modification time changed since it was last listed."""
-    folder = Path(folder)
-    listed = []
-    for path in document_paths(folder):
-        try:
-            stat = path.stat()
-        except OSError:  # removed meanwhile
-            continue
-        key = (path.resolve(), path.relative_to(folder).as_posix())
-        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        known = _described.get(key)
-        if known is None or known[0] != version:
-            document = read_document(path, folder)
-            if document is None:
-                _described.pop(key, None)
-                continue
-            known = _described[key] = (version, describe(document, stat.st_size))
-        listed.append(known[1])
-    return listed

@@ -98,6 +98,18 @@ def document_paths(folder: str | Path) -> list[Path]:
     )
 
 
+def folder_fingerprint(folder: str | Path) -> tuple:
+    """Names, sizes and modification times of the documents under ``folder``: changes when any file does."""
+    entries = []
+    for path in document_paths(folder):
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
 def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document | None:
     """Read and convert one file; warn and return None when it is unreadable, of a bad type, empty or too big."""
     doc_id = path.relative_to(folder).as_posix()

@@ -224,7 +224,7 @@ def evaluate_corpus(
         documents, index = Path(temp) / "documents", Path(temp) / "index"
         where = write_corpus(examples, documents)
         qa = make_qa(documents, index)
-        gold_of = gold_finder(where, qa.index(progress=progress).paragraphs)
+        gold_of = gold_finder(where, qa.index(progress=progress).paragraphs())
         runs = answer_all(qa, questions, gold_of, progress)
         choices = []
         if choose:  # the same models and index, now reading every retrieved passage

@@ -32,10 +32,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(folder: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Make a written file durable."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_directory(folder: Path) -> None:
     """Make a rename in ``folder`` durable (a power cut after it cannot bring the old file back)."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)

@@ -6,17 +6,12 @@ sentence embeddings blur. Reciprocal rank fusion (RRF) adds ``1 / (RRF_K + rank)
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import bm25s
 
 from qa.documents.paragraphs import Paragraph
 from qa.search.embedder import Embedder
 from qa.search.index import Index
-
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its logger to DEBUG: "Building index..." lines
 
 # The RRF constant: small, so that the top few of each list lead (3 paragraphs are read). Recall@1/@3/@5 of the
 # gold paragraph, 3,000 answerable questions of the shipped reader's held-out training articles (2,149 paragraphs):
@@ -40,68 +35,54 @@ class Hit:
 
 
 class Retriever:
-    """Hybrid retrieval over one loaded ``Index``."""
+    """Hybrid retrieval over one opened ``Index``."""
 
     def __init__(self, index: Index, embedder: Embedder, candidates: int = 20):
         self.index = index
         self.embedder = embedder
         self.candidates = candidates
-        self.bm25 = bm25s.BM25()
-        if index.paragraphs:
-            corpus = bm25s.tokenize([p.text for p in index.paragraphs], stopwords="en", show_progress=False)
-            self.bm25.index(corpus, show_progress=False)
 
     def retrieve(self, query: str, top_k: int = 3) -> list[Hit]:
         """The ``top_k`` best paragraphs for ``query``, best first."""
-        paragraphs = self.index.paragraphs
-        depth = min(max(self.candidates, top_k), len(paragraphs))
+        depth = min(max(self.candidates, top_k), len(self.index))
         if depth == 0:
             return []
         dense, lexical = self.rankings(query, depth)
         fused = fuse((dense, lexical))
         best = list(fused)[:top_k]
+        paragraphs = self.index.paragraphs_at(best)  # a row a later commit removed is left out
         return [
             Hit(
-                paragraph=paragraphs[position],
-                score=fused[position],
-                dense_score=dense.get(position),
-                dense_rank=_rank_of(dense, position),
-                bm25_score=lexical.get(position),
-                bm25_rank=_rank_of(lexical, position),
+                paragraph=paragraphs[row],
+                score=fused[row],
+                dense_score=dense.get(row),
+                dense_rank=_rank_of(dense, row),
+                bm25_score=lexical.get(row),
+                bm25_rank=_rank_of(lexical, row),
             )
-            for position in best
+            for row in best
+            if row in paragraphs
         ]
 
     def rankings(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]]:
-        """The dense and the BM25 ranking of ``query``'s ``depth`` best paragraphs: position -> score, best first."""
-        return self._dense(query, depth), self._bm25(query, depth)
-
-    def _dense(self, query: str, depth: int) -> dict[int, float]:
-        """Paragraph position -> cosine score, in rank order."""
-        scores, positions = self.index.search(self.embedder.encode([query]), depth)
-        return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if p >= 0}
-
-    def _bm25(self, query: str, depth: int) -> dict[int, float]:
-        """Paragraph position -> BM25 score, in rank order; paragraphs sharing no term are left out."""
-        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)
-        if not tokens[0]:
-            return {}
-        positions, scores = self.bm25.retrieve(tokens, k=depth, show_progress=False)
-        return {int(p): float(s) for p, s in zip(positions[0], scores[0]) if s > 0}
+        """The dense and the BM25 ranking of ``query``'s ``depth`` best paragraphs: row -> score, best first."""
+        scores, rows = self.index.search(self.embedder.encode([query]), depth)
+        dense = {int(row): float(score) for row, score in zip(rows[0], scores[0]) if row >= 0}
+        return dense, self.index.lexical(query, depth)
 
 
 def fuse(rankings: Iterable[dict[int, float]], constant: float = RRF_K) -> dict[int, float]:
-    """Reciprocal rank fusion: paragraph position -> the sum over ``rankings`` of ``1 / (constant + rank)``, best
-    first (ties by position)."""
+    """Reciprocal rank fusion: paragraph row -> the sum over ``rankings`` of ``1 / (constant + rank)``, best
+    first (ties by row)."""
     fused: dict[int, float] = {}
     for ranking in rankings:
-        for rank, position in enumerate(ranking, start=1):
-            fused[position] = fused.get(position, 0.0) + 1.0 / (constant + rank)
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (constant + rank)
     return dict(sorted(fused.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _rank_of(ranking: dict[int, float], position: int) -> int | None:
+def _rank_of(ranking: dict[int, float], row: int) -> int | None:
     for rank, candidate in enumerate(ranking, start=1):
-        if candidate == position:
+        if candidate == row:
             return rank
     return None

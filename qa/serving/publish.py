@@ -1,17 +1,17 @@
 """The index published to Ray's object store: replicas answer from it without a shared file system.
 
 The process that serves (``qa serve --ray``) keeps the library and builds the index, as on one machine; then it
-publishes the index files (``meta.json`` and the vectors) to the object store, named by the checksums
-``meta.json`` holds, through one small actor (``IndexRegistry``). Each replica (``PublishedQA``) copies the latest
-version into a private temp folder of its node, verifies and opens it, and checks the registry for a newer
-version every ``FOLLOW_S`` in a background thread: a document added (page, ``qa add``) reaches every replica
+publishes the index files (the store and its segments, ``qa/search/index.py``) to the object store under the
+store's version, through one small actor (``IndexRegistry``). Segments never change once written, so each is put
+once and a new version adds only the store and the new segments. Each replica (``PublishedQA``) copies the files it
+lacks into a private temp folder of its node, verifies and opens it, and checks the registry for a newer version
+every ``FOLLOW_S`` in a background thread: a document added (page, ``qa add``) reaches every replica
 without a restart. A question never touches the file system: replicas need neither the documents folder nor
 the index folder, and never build an index.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -21,8 +21,9 @@ from pathlib import Path
 
 from qa.pipeline import QA
 from qa.search.files import build_lock
-from qa.search.index import META_NAME, Index, load_index
+from qa.search.index import SEGMENTS_DIR, Index, load_index
 from qa.search.retriever import Retriever
+from qa.search.store import STORE_NAME, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class IndexRegistry:
 
 _created: list = []  # the publishing process holds the registry's handle: Ray ends an actor nobody holds
 _published: list[str] = []  # the version this process last published (no read, lock or actor call while unchanged)
+_segment_refs: dict[str, object] = {}  # segment file ("segments/<name>/<file>") -> its object ref, put once
 
 
 def registry(create: bool = False):
@@ -70,11 +72,7 @@ def forget_registry() -> None:
     """Drop this process's handle of the registry (after ``undeploy`` ended it)."""
     _created.clear()
     _published.clear()
-
-
-def version_of(meta: dict) -> str:
-    """An index version's name: its vectors' and paragraphs' checksums, which ``meta.json`` already holds."""
-    return f"{meta['vectors_sha256'][:12]}{meta['paragraphs_sha256'][:12]}"
+    _segment_refs.clear()
 
 
 def publish(qa: QA) -> str:
@@ -82,16 +80,26 @@ def publish(qa: QA) -> str:
     returns the published version."""
     import ray
 
-    current = version_of(qa.index().meta)
+    current = qa.index().version
     if _published == [current]:
         return current
     with build_lock(qa.index_dir):  # no builder replaces the files while they are read
-        meta = (qa.index_dir / META_NAME).read_bytes()
-        parsed = json.loads(meta)
-        version, vectors_file = version_of(parsed), parsed["vectors_file"]
-        files = {META_NAME: ray.put(meta), vectors_file: ray.put((qa.index_dir / vectors_file).read_bytes())}
+        store = Store(qa.index_dir / STORE_NAME, read_only=True)
+        try:
+            version, segments = store.settings()["version"], store.segments()
+        finally:
+            store.close()
+        files = {STORE_NAME: ray.put((qa.index_dir / STORE_NAME).read_bytes())}
+        for name, segment_files in segments.items():
+            for file in segment_files:
+                path = f"{SEGMENTS_DIR}/{name}/{file}"
+                if path not in _segment_refs:
+                    _segment_refs[path] = ray.put((qa.index_dir / path).read_bytes())
+                files[path] = _segment_refs[path]
     ray.get(registry(create=True).publish.remote(version, files))
     _published[:] = [version]
+    for path in set(_segment_refs) - set(files):  # merged away: let the object store free them
+        del _segment_refs[path]
     log.info("Published index version %s to the Ray object store.", version)
     return version
 
@@ -139,14 +147,25 @@ class PublishedQA(QA):
             return False
         version, refs = ray.get(self._registry.latest.remote())
         folder = self._copies / version
-        folder.mkdir(exist_ok=True)
-        for name, data in zip(refs, ray.get(list(refs.values()))):
-            (folder / name).write_bytes(data)
-        retriever = Retriever(load_index(folder), self.embedder)  # checksums verified on the way in
+        (folder / SEGMENTS_DIR).mkdir(parents=True, exist_ok=True)
+        (self._copies / SEGMENTS_DIR).mkdir(exist_ok=True)
+        wanted = {path: ref for path, ref in refs.items() if path == STORE_NAME or not (self._copies / path).exists()}
+        for path, data in zip(wanted, ray.get(list(wanted.values()))):
+            target = folder / path if path == STORE_NAME else self._copies / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        for segment in {Path(path).parent.name for path in refs if path != STORE_NAME}:  # segments are shared
+            (folder / SEGMENTS_DIR / segment).symlink_to(self._copies / SEGMENTS_DIR / segment)
+        previous_index = self._retriever.index if self._retriever is not None else None
+        retriever = Retriever(load_index(folder, previous_index), self.embedder)  # new files verified on the way in
         with self._lock:
             self._retriever, previous, self._version = retriever, self._version, version
         if previous:
             shutil.rmtree(self._copies / previous, ignore_errors=True)
+        in_use = {Path(path).parent.name for path in refs}
+        for segment in (self._copies / SEGMENTS_DIR).iterdir():  # merged away (open files stay readable)
+            if segment.name not in in_use:
+                shutil.rmtree(segment, ignore_errors=True)
         log.info("Answering from index version %s.", version)
         return True
 

@@ -21,7 +21,7 @@ from qa.conversation.chat import turns as chat_turns
 from qa.conversation.smalltalk import kind as small_talk_kind
 from qa.conversation.smalltalk import reply as small_talk
 from qa.documents.converters import SUFFIXES, DocumentError
-from qa.documents.library import add_document, list_documents, remove_document
+from qa.documents.library import add_document, remove_document
 from qa.documents.paragraphs import MAX_DOCUMENT_BYTES
 from qa.models import resolve_reader
 from qa.pipeline import MAX_QUESTION_CHARS, QA, QuestionError, Unavailable
@@ -74,8 +74,8 @@ def policy(qa: QA) -> str:
 
 
 def titles(qa: QA) -> list[str]:
-    """The titles of the indexed documents, in library order (from the index: no document is converted)."""
-    return list(dict.fromkeys(paragraph.title or paragraph.doc_id for paragraph in qa.index().paragraphs))
+    """The titles of the indexed documents, in library order (from the index's store: no document is converted)."""
+    return list(dict.fromkeys(info.title or info.name for info in qa.index().infos()))
 
 
 class Chat(gr.ChatInterface):
@@ -155,8 +155,8 @@ def remove_file(qa: QA, name: str | None) -> str:
 
 
 def library_rows(qa: QA) -> list[list]:
-    """The documents panel's table: name, title, type, pages, paragraphs."""
-    return [[d.name, d.title, d.kind, d.pages or "", d.paragraphs] for d in list_documents(qa.documents_dir)]
+    """The documents panel's table: name, title, type, pages, paragraphs (from the index's store)."""
+    return [[d.name, d.title, d.kind, d.pages or "", d.paragraphs] for d in qa.index().infos()]
 
 
 def build_app(qa: QA | None = None, concurrency: int = CONCURRENCY, max_queue: int = MAX_QUEUE) -> gr.Blocks:

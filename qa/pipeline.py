@@ -23,7 +23,7 @@ from qa.reading.reader import Reader, Span
 from qa.search.embedder import Embedder, TextEncoder
 from qa.search.index import Index
 from qa.search.retriever import Hit, Retriever
-from qa.search.sync import open_index
+from qa.search.sync import Converter, open_index
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ class QA:
     reader card's, else ``DEFAULT_STOP_MARGIN``; ``float("inf")``: always read all ``top_k``).
     ``backend``: "onnx" (default on CPU for local folders) or "torch", see ``qa/models/runtime.py``.
     ``bulk_encoder``: what embeds the paragraphs when the index is (re)built, e.g. ``qa.serving.cluster.RayEmbedder``
-    (default: the embedder, in this process); it must be the same model as ``embedder``.
+    (default: the embedder, in this process); it must be the same model as ``embedder``. ``bulk_converter``: what
+    converts changed documents, e.g. ``qa.serving.conversion.RayConverter`` (default: this process).
     ``readings``: how many readings of a follow-up the documents choose among (1: the rules' reading alone).
     ``min_confidence``: answer only when the answer is at least this likely right (default: the reader card's,
     chosen end to end on held-out training articles; none for a reader without a confidence model).
@@ -126,6 +127,7 @@ class QA:
         backend: str | None = None,
         evidence_window: float = EVIDENCE_WINDOW,
         bulk_encoder: TextEncoder | None = None,
+        bulk_converter: Converter | None = None,
         readings: int = DEFAULT_READINGS,
         min_confidence: float | None = None,
     ):
@@ -139,7 +141,7 @@ class QA:
         self.stop_margin_override = stop_margin
         self.backend = backend
         self.evidence_window = evidence_window
-        self.bulk_encoder = bulk_encoder
+        self.bulk_encoder, self.bulk_converter = bulk_encoder, bulk_converter
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence is a probability between 0 and 1, not {min_confidence}.")
         if readings < 1:
@@ -196,7 +198,9 @@ class QA:
                 if encoder.name != self.embedder.name:
                     raise ValueError(f"bulk_encoder runs {encoder.name}, the embedder {self.embedder.name}.")
                 current = self._retriever.index if self._retriever is not None else None
-                index = open_index(self.documents_dir, self.index_dir, encoder, progress, force, previous=current)
+                index = open_index(
+                    self.documents_dir, self.index_dir, encoder, progress, force, current, self.bulk_converter
+                )
                 self._retriever = Retriever(index, self.embedder)
                 self._fingerprint = fingerprint
             return self._retriever.index

@@ -7,6 +7,7 @@ Needs the extra: ``pip install -e ".[ray]"``; without it the module is skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -
 
 from qa.pipeline import QuestionError, Unavailable  # noqa: E402
 from qa.serving.cluster import RayEmbedder, ServedQA, deploy, undeploy  # noqa: E402 (after the skip)
+from qa.serving.conversion import RayConverter  # noqa: E402
+from tests.test_formats import make_pdf  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
 MEETING = "Where did the meeting take place?"
@@ -195,6 +198,25 @@ def test_index_through_the_cluster_equals_the_single_process_index(cluster, tmp_
     QA(documents, tmp_path / "local").index()
     QA(documents, tmp_path / "cluster", bulk_encoder=ray_embedder).index()
     assert_same_index(tmp_path / "cluster", tmp_path / "local")
+
+
+def test_documents_are_converted_in_ray_tasks_not_in_the_driver(cluster, tmp_path, monkeypatch, caplog):
+    """With ``RayConverter`` the driver only reads bytes and assembles: conversion fails in the driver here, and
+    the index still equals the one built in one process, PDF pages and an unreadable file's warning included."""
+    documents = corpus(tmp_path / "docs", 20)
+    (documents / "report.pdf").write_bytes(make_pdf([["Page one of the report."], ["The levees held on page two."]]))
+    (documents / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    local = QA(documents, tmp_path / "local").index()
+
+    def not_here(*args):
+        raise AssertionError("a document was converted in the driver")
+
+    monkeypatch.setattr("qa.documents.paragraphs.convert", not_here)
+    with caplog.at_level(logging.WARNING):
+        built = QA(documents, tmp_path / "cluster", bulk_converter=RayConverter()).index()
+    assert built.paragraphs() == local.paragraphs() and len(built) == 14 + 20 + 2
+    assert {info.name: info.pages for info in built.infos()}["report.pdf"] == 2
+    assert "Skipping broken.pdf: " in caplog.text
 
 
 def test_a_killed_worker_is_retried_and_the_index_ends_complete(cluster, tmp_path):

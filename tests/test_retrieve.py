@@ -95,3 +95,11 @@ def test_bm25_over_segments_scores_as_bm25s_over_the_whole_library(seeds_copy, t
         for row, score in expected.items():
             assert ours[row] == pytest.approx(score, rel=1e-5), query
         assert list(ours.values()) == sorted(ours.values(), reverse=True)
+
+
+def test_the_stop_words_are_those_of_bm25s():
+    from bm25s.stopwords import STOPWORDS_EN
+
+    from qa.search.lexical import STOPWORDS
+
+    assert STOPWORDS == frozenset(STOPWORDS_EN)

@@ -46,9 +46,11 @@ def run_index(args: argparse.Namespace, force: bool | None = None) -> None:
     qa = make_qa(args)
     if getattr(args, "ray", None) is not None:
         from qa.serving.cluster import RayEmbedder
+        from qa.serving.conversion import RayConverter
 
         qa.bulk_encoder = RayEmbedder(qa.embedder, workers=args.workers, address=args.ray or None)
-        print(f"Indexing on the Ray cluster: {qa.bulk_encoder.plan}.")
+        qa.bulk_converter = RayConverter(address=args.ray or None)
+        print(f"Indexing on the Ray cluster: documents converted in Ray tasks, {qa.bulk_encoder.plan}.")
     index = qa.index(force=args.force if force is None else force, progress=True)
     documents = len(index.documents)
     noun = "document" if documents == 1 else "documents"

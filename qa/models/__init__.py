@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGED_READER = Path(__file__).parent / "reader"
@@ -20,7 +21,7 @@ CACHE_ENV = "QA_CACHE_DIR"
 MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 IDENTITIES_FILE = "model-identities.json"  # in cache_dir(): digests by folder, file sizes and modification times
 
-_identities_lock = threading.Lock()
+_remembered_lock = threading.Lock()
 
 
 def default_embedder() -> str:
@@ -77,12 +78,18 @@ def model_identity(name_or_path: str | Path) -> str:
         return str(name_or_path)
     files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in MODEL_FILE_SUFFIXES)
     stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    key = hashlib.sha256(json.dumps([str(folder.resolve()), stats]).encode()).hexdigest()
-    with _identities_lock:
-        known = _read_identities()
+    return remembered(IDENTITIES_FILE, [str(folder.resolve()), stats], lambda: _digest(folder, files))
+
+
+def remembered(file: str, key: object, compute: Callable[[], str], limit: int = 10_000) -> str:
+    """``compute()``, kept in ``cache_dir() / file`` under ``key`` (JSON: e.g. a path with its size and mtime) for
+    the next process; the oldest entries are dropped past ``limit``."""
+    key = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    with _remembered_lock:
+        known = _read_remembered(file)
         if key not in known:
-            known[key] = _digest(folder, files)
-            _write_identities(known)
+            known[key] = compute()
+            _write_remembered(file, dict(list(known.items())[-limit:]))
         return known[key]
 
 
@@ -96,22 +103,22 @@ def _digest(folder: Path, files: list[Path]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _read_identities() -> dict[str, str]:
+def _read_remembered(file: str) -> dict[str, str]:
     try:
-        known = json.loads((cache_dir() / IDENTITIES_FILE).read_text(encoding="utf-8"))
+        known = json.loads((cache_dir() / file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return known if isinstance(known, dict) else {}
 
 
-def _write_identities(known: dict[str, str]) -> None:
-    """Keep the digests for the next process (a temp file renamed over the old one; a cache that cannot be written
-    only costs the next process the hashing again)."""
+def _write_remembered(file: str, known: dict[str, str]) -> None:
+    """Keep the values for the next process (a temp file renamed over the old one; a cache that cannot be written
+    only costs the next process the work again)."""
     try:
         cache_dir().mkdir(parents=True, exist_ok=True)
-        descriptor, temp = tempfile.mkstemp(dir=cache_dir(), prefix=f".{IDENTITIES_FILE}.", suffix=".tmp")
+        descriptor, temp = tempfile.mkstemp(dir=cache_dir(), prefix=f".{file}.", suffix=".tmp")
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(known, handle)
-        os.replace(temp, cache_dir() / IDENTITIES_FILE)
+        os.replace(temp, cache_dir() / file)
     except OSError:
         pass

@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
-STOPWORDS = frozenset(STOPWORDS_EN)
+# bm25s's English stop words (``bm25s.stopwords.STOPWORDS_EN``; tests/test_retrieve.py checks they are the same),
+# written out: importing bm25s costs ~0.2 s of every start (it loads scipy).
+STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
+    "this to was will with".split()
+)
 K1 = 1.5
 B = 0.75
 FILES = ("hashes", "starts", "docs", "counts", "lengths")

@@ -15,14 +15,15 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from qa.documents.converters import DocumentError
 from qa.documents.library import DocumentInfo
-from qa.documents.paragraphs import Document, document_paths, read_document, split_paragraphs
+from qa.documents.paragraphs import Converted, convert_file, document_paths, read_file, warn_skipped
 from qa.search.embedder import TextEncoder
 from qa.search.files import build_lock, file_sha256, fsync_directory
 from qa.search.index import SEGMENTS_DIR, Index, IndexDamaged, Lender, load_index
@@ -33,12 +34,15 @@ from qa.search.store import FORMAT_VERSION, STORE_NAME, NewDocument, Store, Stor
 
 log = logging.getLogger(__name__)
 
-# Segments searched per question before the small ones are merged into one. Each costs one FAISS search and one
-# postings lookup per query term (~0.1 ms when small), so 8 keep a library that grew one document at a time
-# within a millisecond of a merged one, while a merge copies only the small segments, never the big one.
+# Segments searched per question before the smallest are merged into one. A small segment costs ~0.1 ms a question
+# (one FAISS search ~0.02 ms, BM25 lookups ~0.09 ms for a 3-term question, the seed article's segment, measured
+# while a benchmark loaded the machine), so 8 keep a library grown one document at a time within a millisecond of
+# a merged one.
 MAX_SEGMENTS = 8
 # A segment whose removed paragraphs pass this share of it is merged (rewritten without them).
 MAX_REMOVED_SHARE = 0.5
+# Converts files: (doc id, path) pairs -> each one converted and split, or None (with a warning) when unreadable.
+Converter = Callable[[list[tuple[str, Path]]], list[Converted | None]]
 
 
 def open_index(
@@ -48,10 +52,12 @@ def open_index(
     progress: bool = False,
     force: bool = False,
     previous: Index | None = None,
+    converter: Converter | None = None,
 ) -> Index:
     """The index of the documents as they are now: brought up to date with what changed in the folder; rebuilt
     when forced, when the embedder changed, or when it is damaged (with a warning saying why). ``previous``: an
-    index of this folder already open, whose unchanged segments are reused."""
+    index of this folder already open, whose unchanged segments are reused. ``converter``: what converts the
+    changed files (default ``convert_here``; ``qa.serving.conversion.RayConverter`` on a cluster)."""
     documents_dir, index_dir = Path(documents_dir), Path(index_dir)
     paths = {path.relative_to(documents_dir).as_posix(): path for path in document_paths(documents_dir)}
     with build_lock(index_dir):
@@ -59,10 +65,10 @@ def open_index(
         same_model = current is not None and current.settings.get("embedder_identity") == embedder.identity
         if same_model and not force:
             with _writable(index_dir) as store:
-                _update(store, _vectors_in(current), documents_dir, paths, embedder, progress)
+                _update(store, _vectors_in(current), paths, converter or convert_here, embedder, progress)
         else:
             lender = _vectors_in(current) if same_model else legacy_vectors(index_dir, embedder)
-            _rebuild(index_dir, lender, documents_dir, paths, embedder, progress)
+            _rebuild(index_dir, lender, paths, converter or convert_here, embedder, progress)
             remove_legacy(index_dir)
         index = load_index(index_dir, previous or current)
         with _writable(index_dir) as store:
@@ -94,12 +100,12 @@ def _sound_index(index_dir: Path, previous: Index | None) -> Index | None:
 
 
 def _update(
-    store: Store, lender: Lender, documents_dir: Path, paths: dict[str, Path], embedder: TextEncoder, progress: bool
+    store: Store, lender: Lender, paths: dict[str, Path], converter: Converter, embedder: TextEncoder, progress: bool
 ) -> None:
     """Bring ``store`` in step with the files ``paths`` (doc id -> path); ``lender`` gives stored vectors."""
     stored = store.documents()
     gone = [doc_id for doc_id in stored if doc_id not in paths]
-    seen, changed = {}, []
+    seen, changed = {}, []  # changed: (doc id, path, stat) of the files to convert
     for doc_id, path in paths.items():
         known = stored.get(doc_id)
         try:
@@ -113,18 +119,17 @@ def _update(
             continue
         if known is not None:
             gone.append(doc_id)  # replaced, or now unreadable
-        document = read_document(path, documents_dir)
-        if document is not None:
-            changed.append((document, stat))
+        changed.append((doc_id, path, stat))
     if gone or changed or seen:
-        added = [_new_document(document, stat) for document, stat in changed]
+        converted = converter([(doc_id, path) for doc_id, path, _ in changed])
+        added = [_new_document(c, stat) for c, (_, _, stat) in zip(converted, changed) if c is not None]
         segment = _write_added(store, lender, added, embedder, progress)
         store.commit(removed=gone, added=added, segment=segment, seen=seen)
-        log.info("Index: %d documents added or replaced, %d removed.", len(changed), len(gone))
+        log.info("Index: %d documents added or replaced, %d removed.", len(added), len(gone))
 
 
 def _rebuild(
-    index_dir: Path, lender: Lender, documents_dir: Path, paths: dict[str, Path], embedder: TextEncoder, progress: bool
+    index_dir: Path, lender: Lender, paths: dict[str, Path], converter: Converter, embedder: TextEncoder, progress: bool
 ) -> None:
     """A new store over all of ``paths``, written beside the current one and renamed over it when whole."""
     temp = index_dir / f".store-{uuid.uuid4().hex[:8]}.tmp"
@@ -137,7 +142,7 @@ def _rebuild(
             "dimension": str(embedder.dimension),
         }
         store.commit(settings=settings)
-        _update(store, lender, documents_dir, paths, embedder, progress)
+        _update(store, lender, paths, converter, embedder, progress)
         store.close()
         os.replace(temp, index_dir / STORE_NAME)
         fsync_directory(index_dir)
@@ -146,8 +151,21 @@ def _rebuild(
         temp.unlink(missing_ok=True)
 
 
-def _new_document(document: Document, stat: os.stat_result) -> NewDocument:
-    paragraphs = tuple(split_paragraphs(document))
+def convert_here(items: list[tuple[str, Path]]) -> list[Converted | None]:
+    """The default ``Converter``: each file read, converted and split in this process (None, with a warning, for
+    one that cannot be read)."""
+    converted = []
+    for doc_id, path in items:
+        try:
+            converted.append(convert_file(doc_id, path, read_file(path)))
+        except (DocumentError, OSError) as error:
+            warn_skipped(doc_id, error)
+            converted.append(None)
+    return converted
+
+
+def _new_document(converted: Converted, stat: os.stat_result) -> NewDocument:
+    document, paragraphs = converted.document, converted.paragraphs
     pages = len(document.page_starts) or None
     info = DocumentInfo(document.doc_id, document.title, document.kind, pages, len(paragraphs), stat.st_size)
     return NewDocument(info, StoredDocument(document.sha256, stat.st_size, stat.st_mtime_ns), paragraphs)
@@ -196,11 +214,14 @@ def _vectors_in(index: Index | None) -> Lender:
 
 
 def _merge_segments(store: Store, index: Index) -> bool:
-    """Merge the small segments when there are more than ``MAX_SEGMENTS``, and any segment mostly removed."""
+    """Merge segments mostly removed, and, when there are more than ``MAX_SEGMENTS``, the smallest ones into one so
+    that half as many are left: each paragraph is copied a few times over the library's life, and a big segment
+    (the first build) is rewritten only when most of it was removed."""
     chosen = [s for s in index.segments if len(s) and len(s.removed) > MAX_REMOVED_SHARE * len(s)]
     if len(index.segments) > MAX_SEGMENTS:
-        largest = max(index.segments, key=lambda segment: segment.alive)
-        chosen = [segment for segment in index.segments if segment is not largest]
+        smallest = sorted(index.segments, key=lambda segment: segment.alive)
+        names = {segment.name for segment in chosen}
+        chosen += [s for s in smallest[: len(smallest) - MAX_SEGMENTS // 2 + 1] if s.name not in names]
     if not chosen:
         return False
     placed_rows, parts, vectors = [], [], []
@@ -214,9 +235,7 @@ def _merge_segments(store: Store, index: Index) -> bool:
     if placed_rows:
         rows = np.array(placed_rows, dtype=np.int64)
         new = write_segment(index.folder / SEGMENTS_DIR, rows, np.concatenate(vectors), Postings.merged(parts))
-    store.replace_segments(
-        [segment.name for segment in chosen], new, list(zip(placed_rows, range(len(placed_rows))))
-    )
+    store.replace_segments([segment.name for segment in chosen], new, list(zip(placed_rows, range(len(placed_rows)))))
     log.info("Index: %d segments merged into one of %d paragraphs.", len(chosen), len(placed_rows))
     return True
 
@@ -228,8 +247,11 @@ def _remove_unreferenced(index_dir: Path) -> None:
     segments_dir = index_dir / SEGMENTS_DIR
     if not segments_dir.is_dir():
         return
-    with _writable(index_dir) as store:
+    store = Store(index_dir / STORE_NAME, read_only=True)
+    try:
         referenced = set(store.segments())
+    finally:
+        store.close()
     for path in segments_dir.iterdir():
         if path.name not in referenced:
             log.debug("Removing %s.", path)

@@ -64,6 +64,19 @@ def connect(address: str | None = None) -> None:
         raise RuntimeError(f"Cannot reach a Ray cluster at {address}: {error}") from error
 
 
+def wait_for_free_cpus(needed: int, wait_s: float, who: str) -> None:
+    """Wait until the cluster has ``needed`` free CPUs; after ``wait_s``, a RuntimeError that says how many are free."""
+    ray = require_ray()
+    deadline = time.monotonic() + wait_s
+    while (free := int(ray.available_resources().get("CPU", 0))) < needed:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{who} need {needed} free CPUs; the Ray cluster had {free} free for {wait_s:g} s. Ask for fewer "
+                "(--workers), free CPUs, or add a node."
+            )
+        time.sleep(0.5)
+
+
 class EmbedBatches:
     """A Ray Data actor: loads the embedder once, then embeds batches of {"row", "text"}."""
 
@@ -112,17 +125,8 @@ class RayEmbedder:
         self.plan = f"{self.workers} embedding actors, 1 CPU each (the cluster has {free} of {total} CPUs free)"
 
     def wait_for_cpus(self) -> None:
-        """Wait until the cluster has a free CPU for each actor (Ray Data would wait for them forever); after
-        ``wait_s``, a RuntimeError that says how many are free."""
-        ray = require_ray()
-        deadline = time.monotonic() + self.wait_s
-        while (free := int(ray.available_resources().get("CPU", 0))) < self.workers:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{self.workers} embedding actors need {self.workers} free CPUs; the Ray cluster had {free} free "
-                    f"for {self.wait_s:g} s. Ask for fewer (--workers), free CPUs, or add a node."
-                )
-            time.sleep(0.5)
+        """Wait until the cluster has a free CPU for each actor (Ray Data would wait for them forever)."""
+        wait_for_free_cpus(self.workers, self.wait_s, f"{self.workers} embedding actors")
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """``[len(texts), dimension]`` float32, L2-normalised; raises RuntimeError when rows are missing."""

@@ -203,3 +203,21 @@ def test_an_index_opens_read_only_from_shared_storage(seeds_copy, tmp_path, embe
     } == before
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         index.store.query("DELETE FROM paragraphs")
+
+
+def test_a_lone_surrogate_from_a_converter_does_not_stop_indexing(seeds_copy, tmp_path, embedder, monkeypatch):
+    """A broken PDF string can decode to a lone surrogate, which UTF-8 (and so the store) cannot hold: it becomes
+    U+FFFD, one character for one, and the document is indexed with its offsets exact."""
+    from qa.documents import converters
+
+    def broken_text(raw):
+        return converters.Extracted("Broken glyph \ud800 here, in a sentence long enough to keep.", "text", "T\udfff")
+
+    monkeypatch.setitem(converters.CONVERTERS, ".txt", broken_text)
+    (seeds_copy / SEED_DOC).unlink()
+    (seeds_copy / "broken.txt").write_text("placeholder bytes", encoding="utf-8")
+    index = open_index(seeds_copy, tmp_path / "index", embedder)
+    [paragraph] = index.paragraphs()
+    assert paragraph.text == "Broken glyph \ufffd here, in a sentence long enough to keep."
+    assert paragraph.title == "T\ufffd"
+    assert paragraph.end - paragraph.start == len(paragraph.text)

@@ -20,7 +20,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAX_UNZIPPED_BYTES = 100 * 1024 * 1024  # a .docx that unpacks to more than this is refused
 MAX_ZIP_RATIO = 200  # ... and so is one whose parts are compressed more than this (zip bombs)
@@ -42,6 +42,11 @@ class Extracted:
     title: str | None = None
     page_starts: tuple[int, ...] = ()  # offset where page 1, 2, ... starts (PDF only)
     headings: tuple[tuple[int, str], ...] = field(default_factory=tuple)  # (offset, heading) in text order
+
+
+# A lone surrogate (a broken PDF string can decode to one) is no text: it cannot be stored as UTF-8. Each becomes
+# U+FFFD, one character for one, so that offsets into the text stay exact.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def decode_text(raw: bytes) -> str:
@@ -202,4 +207,9 @@ def convert(suffix: str, raw: bytes) -> Extracted:
     extracted = converter(raw)
     if not extracted.text.strip():
         raise DocumentError("it is empty")
-    return extracted
+    return replace(
+        extracted,
+        text=LONE_SURROGATE.sub("\ufffd", extracted.text),
+        title=extracted.title and LONE_SURROGATE.sub("\ufffd", extracted.title),
+        headings=tuple((offset, LONE_SURROGATE.sub("\ufffd", heading)) for offset, heading in extracted.headings),
+    )

@@ -7,8 +7,8 @@ Files in the index folder (nothing else; no absolute path, so the folder can be 
 - ``segments/<name>/``: one segment's rows, vectors (FAISS) and BM25 postings, immutable once written.
 
 Vectors are L2-normalised and searched by inner product (cosine), segment by segment, and the lists merged. A
-segment's files are checked against their sha256 the first time a process opens it. ``qa/search/sync.py`` keeps
-the index in step with a documents folder.
+segment's files are checked against their sha256 when opened (hashed once per machine: ``verified_sha256``).
+``qa/search/sync.py`` keeps the index in step with a documents folder.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def run_add(args: argparse.Namespace) -> int:
         try:
             info = add_document(library_folder(args.documents), path.name, path.read_bytes(), replace=args.replace)
         except (OSError, DocumentError) as error:  # FileExistsError is an OSError
-            print(f"cannot add {file}: {error}", file=sys.stderr)
+            hint = " (--replace)" if isinstance(error, FileExistsError) else ""
+            print(f"cannot add {file}: {error}{hint}", file=sys.stderr)
             failed += 1
             continue
         pages = f", {info.pages} pages" if info.pages else ""

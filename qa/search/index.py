@@ -70,9 +70,13 @@ class Index:
 
     @property
     def kind(self) -> str:
-        """The FAISS index of each segment, e.g. "IndexFlatIP" or "IndexHNSWFlat + 2 x IndexFlatIP"."""
-        kinds = [type(segment.vectors).__name__ for segment in sorted(self.segments, key=len, reverse=True)]
-        return " + ".join(kinds) or "empty"
+        """How the vectors are searched, e.g. "1 segment (exact)" or "3 segments (1 HNSW, 2 exact)"."""
+        if not self.segments:
+            return "empty"
+        hnsw = sum(hasattr(segment.vectors, "hnsw") for segment in self.segments)
+        exact = len(self.segments) - hnsw
+        how = f"{hnsw} HNSW, {exact} exact" if hnsw and exact else "HNSW" if hnsw else "exact"
+        return f"{len(self.segments)} segment{'s' * (len(self.segments) > 1)} ({how})"
 
     @property
     def documents(self) -> dict[str, str]:

@@ -137,7 +137,7 @@ def _rebuild(
     try:
         settings = {
             "format": str(FORMAT_VERSION),
-            "embedder": embedder.name,
+            "embedder": embedder_label(embedder.name),
             "embedder_identity": embedder.identity,
             "dimension": str(embedder.dimension),
         }
@@ -162,6 +162,13 @@ def convert_here(items: list[tuple[str, Path]]) -> list[Converted | None]:
             warn_skipped(doc_id, error)
             converted.append(None)
     return converted
+
+
+def embedder_label(name: str) -> str:
+    """The embedder as the index names it for people: a hub id as it is, a local folder by its last two parts (no
+    path of the machine that built it; the identity, a digest, is what decides)."""
+    path = Path(name)
+    return "/".join(path.parts[-2:]) if path.is_absolute() else name
 
 
 def _new_document(converted: Converted, stat: os.stat_result) -> NewDocument:

@@ -317,3 +317,10 @@ def test_upload_ask_and_remove_through_gradio_client(tmp_path, seed_pdf):
         assert "Raqqa report.pdf" not in gone
     finally:
         app.close()
+
+
+def test_a_document_is_summarised_in_words_people_read():
+    from qa.documents.library import DocumentInfo
+
+    assert DocumentInfo("a.pdf", "A", "pdf", 1, 1, 10).summary == "pdf, 1 page, 1 paragraph"
+    assert DocumentInfo("b.md", "B", "markdown", None, 12, 10).summary == "markdown, 12 paragraphs"

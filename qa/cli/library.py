@@ -71,8 +71,7 @@ def run_add(args: argparse.Namespace) -> int:
             print(f"cannot add {file}: {error}{hint}", file=sys.stderr)
             failed += 1
             continue
-        pages = f", {info.pages} pages" if info.pages else ""
-        print(f"added {info.name}: {info.title!r} ({info.kind}{pages}, {info.paragraphs} paragraphs)")
+        print(f"added {info.name}: {info.title!r} ({info.summary})")
     if failed < len(args.files):
         run_index(args, force=False)
     return 1 if failed else 0

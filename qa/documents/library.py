@@ -42,6 +42,12 @@ class DocumentInfo:
     paragraphs: int
     bytes: int
 
+    @property
+    def summary(self) -> str:
+        """Its type, pages and paragraphs as people read them: "pdf, 1 page, 12 paragraphs"."""
+        counts = [(self.pages, "page"), (self.paragraphs, "paragraph")]
+        return ", ".join([self.kind] + [f"{n} {noun}{'s' * (n != 1)}" for n, noun in counts if n is not None])
+
 
 def library_folder(folder: str | Path | None = None) -> Path:
     """The documents folder: ``folder`` as given, else the user's library ``library/``, created on first use with a

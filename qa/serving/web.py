@@ -134,8 +134,7 @@ def add_files(qa: QA, paths: list[str] | None, replace: bool) -> str:
         except (OSError, DocumentError) as error:
             lines.append(f"- **{escape(name)}** was not added: {escape(str(error))}.")
             continue
-        pages = f", {info.pages} pages" if info.pages else ""
-        lines.append(f"- **{escape(info.name)}** added ({info.kind}{pages}, {info.paragraphs} paragraphs).")
+        lines.append(f"- **{escape(info.name)}** added ({escape(info.summary)}).")
         added += 1
     if added:
         qa.index(progress=True)

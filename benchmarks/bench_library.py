@@ -22,7 +22,7 @@ nothing; the timings and the memory do. Then, each in a new process:
 ``--baseline DIR`` runs the same steps with the code of the checkout DIR (e.g. ``git worktree add DIR <commit>``
 of the release before the store: one meta.json, BM25 rebuilt at every start) on the sizes it can hold.
 
-    python benchmarks/bench_library.py --sizes 10000 100000 1000000 --baseline /tmp/before-store
+    python benchmarks/bench_library.py --sizes 10000 100000 1000000 --baseline DIR
 
 One JSON line per (code, size) and a table at the end. Run-to-run noise: see ``--repeat`` (cold start and p50
 are measured that many times; the spread is printed).

@@ -132,14 +132,20 @@ class Converted:
     paragraphs: tuple[Paragraph, ...]
 
 
-def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document | None:
-    """Read and convert one file; warn and return None when it is unreadable, of a bad type, empty or too big."""
-    doc_id = path.relative_to(folder).as_posix()
+def read_converted(doc_id: str, path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Converted | None:
+    """Read, convert and split one file; warn and return None when it is unreadable, of a bad type, empty or too
+    big (the one place that decides what indexing leaves out)."""
     try:
-        return load_document(path, doc_id, max_bytes)
+        return convert_file(doc_id, path, read_file(path, max_bytes))
     except (DocumentError, OSError) as error:
         warn_skipped(doc_id, error)
-    return None
+        return None
+
+
+def read_document(path: Path, folder: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document | None:
+    """Read and convert one file of ``folder``; warn and return None when it cannot be used (``read_converted``)."""
+    converted = read_converted(path.relative_to(folder).as_posix(), path, max_bytes)
+    return converted.document if converted is not None else None
 
 
 def warn_skipped(doc_id: str, error: Exception | str) -> None:
@@ -158,11 +164,6 @@ def read_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
     return path.read_bytes()
 
 
-def load_document(path: Path, doc_id: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
-    """Read and convert one file; ``DocumentError`` (or ``OSError``) says why it cannot be used."""
-    return Document.from_bytes(doc_id or path.name, path, read_file(path, max_bytes))
-
-
 def convert_file(doc_id: str, path: Path, raw: bytes) -> Converted:
     """A file's bytes converted and split (``DocumentError`` when they cannot be read as their type): the CPU
     work of indexing a document besides its embedding, which ``qa.serving.conversion`` runs in Ray tasks."""
@@ -172,9 +173,7 @@ def convert_file(doc_id: str, path: Path, raw: bytes) -> Converted:
 
 def load_documents(folder: str | Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Document]:
     """Every readable document under ``folder`` (unreadable ones are skipped with a warning)."""
-    folder = Path(folder)
-    documents = [read_document(path, folder, max_bytes) for path in document_paths(folder)]
-    return [doc for doc in documents if doc is not None]
+    return _load_converted(folder, max_bytes)[0]
 
 
 def is_boilerplate(block: str) -> bool:
@@ -230,5 +229,11 @@ def _trimmed_pieces(text: str, start: int, end: int, max_chars: int) -> list[tup
 
 def load_paragraphs(folder: str | Path) -> tuple[list[Document], list[Paragraph]]:
     """Documents and all their paragraphs, in a stable order."""
-    documents = load_documents(folder)
-    return documents, [p for doc in documents for p in split_paragraphs(doc)]
+    return _load_converted(folder, MAX_DOCUMENT_BYTES)
+
+
+def _load_converted(folder: str | Path, max_bytes: int) -> tuple[list[Document], list[Paragraph]]:
+    folder = Path(folder)
+    paths = document_paths(folder)
+    kept = [c for path in paths if (c := read_converted(path.relative_to(folder).as_posix(), path, max_bytes))]
+    return [c.document for c in kept], [p for c in kept for p in c.paragraphs]

@@ -22,6 +22,7 @@ MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model")
 IDENTITIES_FILE = "model-identities.json"  # in cache_dir(): digests by folder, file sizes and modification times
 
 _remembered_lock = threading.Lock()
+_found: dict[tuple[str, str], str] = {}  # (cache file, key) -> value, for this process
 
 
 def default_embedder() -> str:
@@ -83,14 +84,18 @@ def model_identity(name_or_path: str | Path) -> str:
 
 def remembered(file: str, key: object, compute: Callable[[], str], limit: int = 10_000) -> str:
     """``compute()``, kept in ``cache_dir() / file`` under ``key`` (JSON: e.g. a path with its size and mtime) for
-    the next process; the oldest entries are dropped past ``limit``."""
+    the next process; the oldest entries are dropped past ``limit``. A value this process already found is not read
+    from the file again (opening an index asks for each of its segment files)."""
     key = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    place = (str(cache_dir() / file), key)
     with _remembered_lock:
-        known = _read_remembered(file)
-        if key not in known:
-            known[key] = compute()
-            _write_remembered(file, dict(list(known.items())[-limit:]))
-        return known[key]
+        if place not in _found:
+            known = _read_remembered(file)
+            if key not in known:
+                known[key] = compute()
+                _write_remembered(file, dict(list(known.items())[-limit:]))
+            _found[place] = known[key]
+        return _found[place]
 
 
 def _digest(folder: Path, files: list[Path]) -> str:

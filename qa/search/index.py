@@ -49,6 +49,7 @@ class Index:
     segments: list[Segment]
 
     def __post_init__(self) -> None:
+        self._infos: list[DocumentInfo] | None = None
         self.paragraph_count = sum(segment.alive for segment in self.segments)
         self.total_length = sum(
             float(np.sum(segment.postings.lengths, dtype=np.float64))
@@ -84,8 +85,11 @@ class Index:
         return {doc_id: stored.sha256 for doc_id, stored in self.store.documents().items()}
 
     def infos(self) -> list[DocumentInfo]:
-        """The documents as listed to people (from the store: no file is read)."""
-        return self.store.infos()
+        """The documents as listed to people (from the store: no file is read), read once per opened version (the
+        chat asks for their titles with every message)."""
+        if self._infos is None:
+            self._infos = self.store.infos()
+        return self._infos
 
     def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the ``k`` nearest paragraphs per query, best first, row ``-1`` where fewer exist."""
@@ -103,7 +107,7 @@ class Index:
 
     def lexical(self, query: str, depth: int) -> dict[int, float]:
         """Row -> BM25 score of the ``depth`` best paragraphs sharing a term with ``query``, best first."""
-        parts = [segment.part() for segment in self.segments if segment.alive]
+        parts = [segment.part for segment in self.segments if segment.alive]
         return bm25(query, parts, len(self), self.total_length, depth)
 
     def paragraphs_at(self, rows: list[int]) -> dict[int, Paragraph]:

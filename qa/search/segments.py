@@ -102,6 +102,23 @@ class Segment:
     postings: Postings
     removed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
+    def __post_init__(self) -> None:
+        """What both searches need of ``removed``, made once per opening, not once per question: the alive mask
+        BM25 reads (``part``) and the FAISS selector that skips the removed vectors."""
+        self.removed = np.sort(np.asarray(self.removed, dtype=np.int64))
+        alive, self._search_params, self._selectors = None, None, ()
+        if len(self.removed):
+            alive = np.ones(len(self.rows), dtype=bool)
+            alive[self.removed] = False
+            removed = faiss.IDSelectorBatch(self.removed)
+            skip = faiss.IDSelectorNot(removed)
+            self._selectors = (removed, skip)  # faiss holds pointers to them, not references: keep them alive
+            if hasattr(self.vectors, "hnsw"):
+                self._search_params = faiss.SearchParametersHNSW(sel=skip, efSearch=HNSW_EF_SEARCH)
+            else:
+                self._search_params = faiss.SearchParameters(sel=skip)
+        self.part = Part(self.postings, self.rows, alive)  # the segment as BM25 scores it
+
     @classmethod
     def open(cls, segments_dir: Path, name: str, files: dict) -> Segment:
         """Open ``name`` after checking each file's size and sha256 against ``files`` (``SegmentDamaged``)."""
@@ -135,33 +152,18 @@ class Segment:
 
     def with_removed(self, removed: np.ndarray) -> Segment:
         """The same files, with ``removed`` (local ids) skipped."""
-        return Segment(self.name, self.rows, self.vectors, self.postings, np.sort(np.asarray(removed, dtype=np.int64)))
+        return Segment(self.name, self.rows, self.vectors, self.postings, removed)
 
     def kept(self) -> np.ndarray:
         """The local ids not removed."""
         return np.setdiff1d(np.arange(len(self.rows)), self.removed, assume_unique=True)
-
-    def part(self) -> Part:
-        """The segment as BM25 scores it."""
-        alive = None
-        if len(self.removed):
-            alive = np.ones(len(self.rows), dtype=bool)
-            alive[self.removed] = False
-        return Part(self.postings, self.rows, alive)
 
     def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, global rows) of the ``k`` nearest alive paragraphs per query, row -1 where fewer exist."""
         k = min(k, self.alive)
         if k <= 0:
             return np.zeros((len(query_vectors), 0), np.float32), np.zeros((len(query_vectors), 0), np.int64)
-        params = None
-        if len(self.removed):
-            skip = faiss.IDSelectorNot(faiss.IDSelectorBatch(self.removed))
-            params = faiss.SearchParametersHNSW(sel=skip, efSearch=HNSW_EF_SEARCH)
-            if not hasattr(self.vectors, "hnsw"):
-                params = faiss.SearchParameters(sel=skip)
-            params.keep_alive = skip  # faiss does not own the selector
-        scores, local = self.vectors.search(query_vectors, k, params=params)
+        scores, local = self.vectors.search(query_vectors, k, params=self._search_params)
         rows = np.where(local >= 0, np.asarray(self.rows)[np.maximum(local, 0)], -1)
         return scores, rows
 

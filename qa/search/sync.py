@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.documents.converters import DocumentError
 from qa.documents.library import DocumentInfo
-from qa.documents.paragraphs import Converted, convert_file, document_paths, read_file, warn_skipped
+from qa.documents.paragraphs import Converted, document_paths, read_converted
 from qa.search.embedder import TextEncoder
 from qa.search.files import build_lock, file_sha256, fsync_directory
 from qa.search.index import SEGMENTS_DIR, Index, IndexDamaged, Lender, load_index
 from qa.search.legacy import legacy_vectors, remove_legacy
 from qa.search.lexical import Postings
-from qa.search.segments import write_segment
+from qa.search.segments import Segment, write_segment
 from qa.search.store import FORMAT_VERSION, STORE_NAME, NewDocument, Store, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -63,17 +62,19 @@ def open_index(
     with build_lock(index_dir):
         current = _sound_index(index_dir, previous)
         same_model = current is not None and current.settings.get("embedder_identity") == embedder.identity
+        changed = True
         if same_model and not force:
             with _writable(index_dir) as store:
-                _update(store, _vectors_in(current), paths, converter or convert_here, embedder, progress)
+                changed = _update(store, _vectors_in(current), paths, converter or convert_here, embedder, progress)
         else:
             lender = _vectors_in(current) if same_model else legacy_vectors(index_dir, embedder)
             _rebuild(index_dir, lender, paths, converter or convert_here, embedder, progress)
             remove_legacy(index_dir)
-        index = load_index(index_dir, previous or current)
-        with _writable(index_dir) as store:
-            merged = _merge_segments(store, index)
-        if merged:
+        index = load_index(index_dir, previous or current) if changed else current  # nothing written: as opened
+        chosen = _segments_to_merge(index)
+        if chosen:
+            with _writable(index_dir) as store:
+                _merge_segments(store, index, chosen)
             index = load_index(index_dir, index)
         _remove_unreferenced(index_dir)
         return index
@@ -102,7 +103,8 @@ def _sound_index(index_dir: Path, previous: Index | None) -> Index | None:
 def _update(
     store: Store, lender: Lender, paths: dict[str, Path], converter: Converter, embedder: TextEncoder, progress: bool
 ) -> None:
-    """Bring ``store`` in step with the files ``paths`` (doc id -> path); ``lender`` gives stored vectors."""
+    """Bring ``store`` in step with the files ``paths`` (doc id -> path); ``lender`` gives stored vectors. True when
+    it committed anything."""
     stored = store.documents()
     gone = [doc_id for doc_id in stored if doc_id not in paths]
     seen, changed = {}, []  # changed: (doc id, path, stat) of the files to convert
@@ -126,6 +128,7 @@ def _update(
         segment = _write_added(store, lender, added, embedder, progress)
         store.commit(removed=gone, added=added, segment=segment, seen=seen)
         log.info("Index: %d documents added or replaced, %d removed.", len(added), len(gone))
+    return bool(gone or changed or seen)
 
 
 def _rebuild(
@@ -154,14 +157,7 @@ def _rebuild(
 def convert_here(items: list[tuple[str, Path]]) -> list[Converted | None]:
     """The default ``Converter``: each file read, converted and split in this process (None, with a warning, for
     one that cannot be read)."""
-    converted = []
-    for doc_id, path in items:
-        try:
-            converted.append(convert_file(doc_id, path, read_file(path)))
-        except (DocumentError, OSError) as error:
-            warn_skipped(doc_id, error)
-            converted.append(None)
-    return converted
+    return [read_converted(doc_id, path) for doc_id, path in items]
 
 
 def embedder_label(name: str) -> str:
@@ -220,17 +216,20 @@ def _vectors_in(index: Index | None) -> Lender:
     return lend
 
 
-def _merge_segments(store: Store, index: Index) -> bool:
-    """Merge segments mostly removed, and, when there are more than ``MAX_SEGMENTS``, the smallest ones into one so
-    that half as many are left: each paragraph is copied a few times over the library's life, and a big segment
-    (the first build) is rewritten only when most of it was removed."""
+def _segments_to_merge(index: Index) -> list[Segment]:
+    """Segments mostly removed, and, when there are more than ``MAX_SEGMENTS``, the smallest ones, so that half as
+    many are left: each paragraph is copied a few times over the library's life, and a big segment (the first
+    build) is rewritten only when most of it was removed."""
     chosen = [s for s in index.segments if len(s) and len(s.removed) > MAX_REMOVED_SHARE * len(s)]
     if len(index.segments) > MAX_SEGMENTS:
         smallest = sorted(index.segments, key=lambda segment: segment.alive)
         names = {segment.name for segment in chosen}
         chosen += [s for s in smallest[: len(smallest) - MAX_SEGMENTS // 2 + 1] if s.name not in names]
-    if not chosen:
-        return False
+    return chosen
+
+
+def _merge_segments(store: Store, index: Index, chosen: list[Segment]) -> None:
+    """Rewrite the ``chosen`` segments' live paragraphs as one segment (none when nothing of them is alive)."""
     placed_rows, parts, vectors = [], [], []
     for segment in chosen:
         rows_and_locals = store.rows_in(segment.name)
@@ -244,7 +243,6 @@ def _merge_segments(store: Store, index: Index) -> bool:
         new = write_segment(index.folder / SEGMENTS_DIR, rows, np.concatenate(vectors), Postings.merged(parts))
     store.replace_segments([segment.name for segment in chosen], new, list(zip(placed_rows, range(len(placed_rows)))))
     log.info("Index: %d segments merged into one of %d paragraphs.", len(chosen), len(placed_rows))
-    return True
 
 
 def _remove_unreferenced(index_dir: Path) -> None:
